@@ -1,0 +1,3 @@
+from threatmatch.cli.main import main
+
+main()

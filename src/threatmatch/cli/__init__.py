@@ -1,0 +1,1 @@
+"""Command-line interface (Click). ``main.py`` holds the top-level group; each part adds its own module."""

@@ -1,0 +1,1 @@
+"""Indicator values: pure normalisation shared by providers, extraction and matching."""

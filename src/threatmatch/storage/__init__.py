@@ -1,0 +1,1 @@
+"""Embedded storage: SQLite database (config, lookup tables), secrets at rest."""
