@@ -45,3 +45,15 @@ def test_command_is_in_cli_reference(name: str, command: click.Command) -> None:
     """docs/cli.md mentions every command, so the reference cannot silently rot."""
     reference = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
     assert f"threatmatch {name}" in reference, f"docs/cli.md does not document `threatmatch {name}`"
+
+
+def test_cli_reference_is_current() -> None:
+    """docs/cli.md equals what scripts/gen_cli_docs.py renders from the live --help texts."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_cli_docs", REPO / "scripts" / "gen_cli_docs.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    current = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert current == module.render(), "docs/cli.md is stale: run `.venv/bin/python scripts/gen_cli_docs.py`"

@@ -62,7 +62,7 @@ _attach_commands()
 def main() -> None:
     """Entry point: run the CLI, turning threatmatch errors into one clear line and exit code 1."""
     try:
-        cli.main(standalone_mode=False)
+        cli.main(prog_name="threatmatch", standalone_mode=False)
     except click.exceptions.Abort:
         err.print("aborted")
         sys.exit(130)
