@@ -104,6 +104,8 @@ def canonical(value: str) -> str:
     ip = normalize_ip(value)
     if ip is not None:
         return ip
+    if "://" in value:  # a URL, even one with user info (``http://User@Host/``), is kept as written
+        return value
     if "/" in value:
         cidr = normalize_cidr(value)
         if cidr is not None:

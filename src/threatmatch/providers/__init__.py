@@ -1,0 +1,1 @@
+"""Intel providers: sources of indicators that fill lookup tables."""

@@ -1,0 +1,1 @@
+"""Anomali ThreatStream: configuration, API client, query grammar and lookup-table rows."""
