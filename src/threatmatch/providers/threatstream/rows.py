@@ -17,6 +17,7 @@ it needs and appends the derived ones to the original bytes, so every API field 
 
 from __future__ import annotations
 
+import json
 from typing import Any, NamedTuple
 
 import msgspec
@@ -221,8 +222,16 @@ def stored_row(row: dict[str, Any], row_bytes: bytes | None = None) -> StoredRow
         type=_text(row.get("type")), itype=_text(row.get("itype")), status=_text(row.get("status")),
         confidence=_int(row.get("confidence")), modified_ts=_text(row.get("modified_ts")),
         expiration_ts=_text(row.get("expiration_ts")), update_id=_int(row.get("update_id")),
-        row=row_bytes if row_bytes is not None else orjson.dumps(row),
+        row=row_bytes if row_bytes is not None else dumps_row(row),
     )
+
+
+def dumps_row(row: dict[str, Any]) -> bytes:
+    """JSON bytes of a row; integers beyond 64 bits (which orjson refuses) keep their exact digits."""
+    try:
+        return orjson.dumps(row)
+    except TypeError:
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def encode_raw(raw: bytes, *, parse_time: str, row_id: str, where: str = "indicator") -> StoredRow:
@@ -237,7 +246,7 @@ def encode_raw(raw: bytes, *, parse_time: str, row_id: str, where: str = "indica
         raise ParseError(f"{where}: not a JSON object ({exc}); it is skipped") from exc
     value = _check(view.id, view.value, view.update_id, where)
     if not raw.endswith(b"}") or any(marker in raw for marker in _OURS_MARKERS):
-        return stored_row(build_row(orjson.loads(raw), parse_time=parse_time, row_id=row_id, where=where))
+        return stored_row(build_row(msgspec.json.decode(raw), parse_time=parse_time, row_id=row_id, where=where))
     derived = _derived(value, view.type, view.subtype, view.ip, view.modified_ts, parse_time, row_id)
     extra = orjson.dumps(derived)
     return StoredRow(
