@@ -1,0 +1,114 @@
+"""``threatmatch serve``, ``threatmatch tokens`` and the ``threatmatch ingest`` HTTP client."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from threatmatch.cli.context import echo_json, err, out, state
+from threatmatch.errors import ConfigError
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option("--no-scheduler", is_flag=True, help="Do not refresh providers on their schedule.")
+@click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Extra detection-rule folder (repeatable); the built-in pack is always loaded.")
+def serve(host: str, port: int, no_scheduler: bool, rule_paths: tuple[Path, ...]) -> None:
+    """Run the service: REST API, web console, ingest, scheduler and metrics.
+
+    Every endpoint except /healthz needs an API token: create one with `threatmatch tokens create NAME`.
+    """
+    import uvicorn
+
+    from threatmatch.server.app import create_app
+    from threatmatch.server.service import Service
+    from threatmatch.server.settings import ServerSettings
+
+    home = state().home
+    settings = ServerSettings(run_scheduler=not no_scheduler, rule_paths=rule_paths)
+    service = Service(home, settings)
+    err.print(f"threatmatch serving http://{host}:{port}  (console /, API /api/v1, docs /docs; home {home.root})")
+    uvicorn.run(create_app(home, service=service), host=host, port=port, log_level="warning", access_log=False)
+
+
+@click.group()
+def tokens() -> None:
+    """Create, list and revoke API tokens (stored hashed; a token is shown only once)."""
+
+
+@tokens.command("create")
+@click.argument("name")
+def tokens_create(name: str) -> None:
+    """Create a token called NAME and print it once; keep it, it cannot be shown again."""
+    from threatmatch.server.tokens import TokenStore
+
+    _, token = TokenStore(state().db).create(name)
+    err.print(f"created API token {name!r}; it is shown only this once:")
+    click.echo(token)
+
+
+@tokens.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per token.")
+def tokens_list(as_json: bool) -> None:
+    """List tokens (name, hint, created, last used, revoked); never the tokens themselves."""
+    from rich.table import Table
+
+    from threatmatch.server.tokens import TokenStore
+
+    infos = TokenStore(state().db).list()
+    if as_json:
+        for info in infos:
+            echo_json({"name": info.name, "hint": info.hint, "created_at": info.created_at,
+                       "last_used_at": info.last_used_at, "revoked_at": info.revoked_at})
+        return
+    table = Table("name", "hint", "created", "last used", "status")
+    for info in infos:
+        table.add_row(info.name, info.hint, info.created_at, info.last_used_at or "-",
+                      "active" if info.active else f"revoked {info.revoked_at}")
+    out.print(table)
+
+
+@tokens.command("revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Revoke the token NAME: its API calls and console sessions stop working immediately."""
+    from threatmatch.server.tokens import TokenStore
+
+    TokenStore(state().db).revoke(name)
+    err.print(f"revoked API token {name!r}")
+
+
+@click.command()
+@click.option("--url", required=True, help="Service base URL, e.g. http://127.0.0.1:8080.")
+@click.option("--log-type", "log_type", required=True, help="Log type of every line, e.g. AWS.CloudTrail.")
+@click.option("--token-env", default="THREATMATCH_TOKEN", show_default=True,
+              help="Environment variable holding the API token.")
+@click.option("--batch-bytes", default=4 * 1024 * 1024, show_default=True, type=click.IntRange(1024),
+              help="Uncompressed bytes per request (the server refuses bodies over its limit).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def ingest(url: str, log_type: str, token_env: str, batch_bytes: int, as_json: bool, files: tuple[Path, ...]) -> None:
+    """Send log FILES (JSON lines or raw text, .gz allowed) to a running service, gzip-compressed, with progress.
+
+    Prints how many lines were accepted and rejected (with line numbers and reasons).
+    """
+    from threatmatch.server.client import IngestClient
+
+    token = os.environ.get(token_env)
+    if not token:
+        raise ConfigError(f"${token_env} is not set: export the API token (`threatmatch tokens create NAME`) "
+                          f"or name another variable with --token-env")
+    summary = IngestClient(url, token).send_files(log_type, files, batch_bytes=batch_bytes)
+    if as_json:
+        echo_json(summary.as_dict())
+    else:
+        summary.print(out)
+    if summary.failed_requests:
+        raise SystemExit(1)
+
+
+COMMANDS: list[click.Command] = [serve, tokens, ingest]

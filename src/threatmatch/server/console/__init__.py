@@ -1,0 +1,15 @@
+"""The web console: server-rendered Jinja2 pages (autoescaped), plain forms with CSRF tokens."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def router() -> APIRouter:
+    """All console pages."""
+    from threatmatch.server.console import enrichments, login
+
+    combined = APIRouter(include_in_schema=False)
+    for module in (login, enrichments):
+        combined.include_router(module.router)
+    return combined

@@ -1,0 +1,26 @@
+"""``GET /healthz``: liveness and readiness, the only endpoint without authentication."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from threatmatch import __version__
+from threatmatch.server.deps import ServiceDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness and readiness (no authentication)")
+def healthz(service: ServiceDep) -> JSONResponse:
+    """200 when the database answers; 503 with the reason otherwise. Reveals no data."""
+    body: dict[str, Any] = {"status": "ok", "version": __version__}
+    try:
+        service.db().execute("SELECT 1").fetchone()
+    except Exception as exc:  # any database failure means "not ready"
+        body.update(status="unavailable", reason=f"database: {type(exc).__name__}")
+        return JSONResponse(body, status_code=503)
+    body["components"] = service.components()
+    return JSONResponse(body)

@@ -1,0 +1,45 @@
+"""Real headless Chromium (Debian's /usr/bin/chromium) driven by Playwright against a real server.
+
+When Chromium is absent the whole folder is skipped with a loud message: `make test` installs it
+(scripts/ensure-chromium.sh) and only skips when the package cannot be installed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+if not CHROMIUM.exists():
+    banner = ("\n" + "!" * 78 + f"\n!! BROWSER TESTS SKIPPED: {CHROMIUM} is missing. Install Debian's "
+              "`chromium` package\n!! (make test runs scripts/ensure-chromium.sh) to run the console tests.\n"
+              + "!" * 78 + "\n")
+    sys.stderr.write(banner)
+    pytest.skip(f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402  (after the skip on purpose)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the whole run."""
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def shot(page: Page, name: str) -> Path:
+    """Save a full-page screenshot as docs/screenshots/<name>.png (shown in the README)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,77 @@
+"""A real threatmatch server on a free 127.0.0.1 port, run by uvicorn in a background thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from threatmatch.home import Home
+from threatmatch.server.app import create_app
+from threatmatch.server.service import Service
+from threatmatch.server.settings import ServerSettings
+from threatmatch.server.tokens import TokenStore
+from threatmatch.storage.db import connect
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """Handle on a running server: its URL, an admin token and an authenticated HTTP client."""
+
+    base_url: str
+    token: str
+    home: Home
+    service: Service
+    client: httpx.Client
+
+    def anonymous(self) -> httpx.Client:
+        """A client without credentials (for auth-failure tests)."""
+        return httpx.Client(base_url=self.base_url, timeout=30)
+
+
+def create_token(home: Home, name: str) -> str:
+    conn = connect(home.ensure().database)
+    try:
+        return TokenStore(conn).create(name)[1]
+    finally:
+        conn.close()
+
+
+@contextmanager
+def run_server(root: Path, settings: ServerSettings | None = None) -> Iterator[LiveServer]:
+    """Start the app for the home at ``root`` and stop it on exit."""
+    home = Home(root).ensure()
+    token = create_token(home, "admin")
+    service = Service(home, settings or ServerSettings(run_scheduler=False))
+    port = free_port()
+    config = uvicorn.Config(create_app(home, service=service), host="127.0.0.1", port=port, log_level="warning",
+                            access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="threatmatch-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    base_url = f"http://127.0.0.1:{port}"
+    client = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    try:
+        yield LiveServer(base_url, token, home, service, client)
+    finally:
+        client.close()
+        server.should_exit = True
+        thread.join(timeout=20)
