@@ -104,3 +104,7 @@ class SecretError(ThreatmatchError):
 
 class RuleError(ThreatmatchError):
     """A detection rule could not be loaded."""
+
+
+class SearchError(ThreatmatchError):
+    """A data-lake SQL search was refused (not read-only), failed (DuckDB error) or hit its time limit."""
