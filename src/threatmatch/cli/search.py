@@ -1,0 +1,151 @@
+"""``threatmatch search`` (DuckDB SQL over the data lake) and ``threatmatch store`` (retention, sizes)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import orjson
+from rich.table import Table
+from rich.text import Text
+
+from threatmatch.cli.context import echo_json, err, out, state
+from threatmatch.errors import ConfigError
+from threatmatch.lake import DatasetStats, Lake, SearchResult, parse_duration
+
+_CELL_CHARS = 200
+
+
+def _cell(value: Any) -> Text:
+    """A table cell as plain Text: data is never read as Rich markup."""
+    if value is None:
+        return Text("NULL", style="dim")
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    if len(text) > _CELL_CHARS:
+        text = text[: _CELL_CHARS - 1] + "…"
+    return Text(text)
+
+
+def render_table(result: SearchResult) -> Table:
+    """The result as a Rich table (headers and values as Text)."""
+    table = Table(show_lines=False, header_style="bold")
+    for name in result.columns:
+        table.add_column(Text(name), overflow="fold")
+    for row in result.rows:
+        table.add_row(*(_cell(v) for v in row))
+    return table
+
+
+def _views_table(views: dict[str, list[tuple[str, str]]]) -> Table:
+    table = Table(header_style="bold")
+    table.add_column("view")
+    table.add_column("columns", overflow="fold")
+    for view, columns in views.items():
+        table.add_row(Text(view), Text(", ".join(f"{c} {t}" for c, t in columns)))
+    return table
+
+
+@click.command("search")
+@click.argument("sql", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines (one object per row) instead of a table.")
+@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Return at most this many rows (the output says when more exist).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Stop the query after this many seconds.")
+@click.option("--views", "list_views", is_flag=True, help="List the searchable views and their columns.")
+def search_command(sql: str | None, as_json: bool, limit: int, timeout: float, list_views: bool) -> None:
+    """Run one read-only DuckDB SQL query over the stored enriched events.
+
+    Views: one per log type (AWS.CloudTrail -> aws_cloudtrail), all_events, alerts, and one per lookup table
+    (anomali_<provider>). Pass "-" to read the query from stdin. Examples are in docs/search.md.
+    """
+    lake = Lake(state().home)
+    if list_views:
+        views = lake.describe()
+        if as_json:
+            for view, columns in views.items():
+                echo_json({"view": view, "columns": [{"name": c, "type": t} for c, t in columns]})
+        else:
+            out.print(_views_table(views))
+        return
+    if sql is None:
+        raise ConfigError('no query given: threatmatch search "SELECT ..." (or --views to list what to query)')
+    if sql == "-":
+        sql = sys.stdin.read()
+    result = lake.search(sql, limit=limit, timeout_s=timeout)
+    for warning in result.warnings:
+        err.print(Text(f"warning: {warning}", style="yellow"))
+    if as_json:
+        for record in result.records():
+            echo_json(record)
+    else:
+        out.print(render_table(result))
+    more = f"; more rows exist (raise --limit {limit})" if result.truncated else ""
+    err.print(Text(f"{len(result.rows)} row(s) in {result.elapsed_s:.3f} s{more}", style="dim"))
+
+
+@click.group("store")
+def store_group() -> None:
+    """Manage the data lake of enriched events and alerts (retention, sizes)."""
+
+
+@store_group.command("prune")
+@click.option("--older-than", "older_than", required=True, metavar="DURATION",
+              help="Delete hour partitions entirely older than this, e.g. 30d, 12h, 90m, 2w.")
+@click.option("--dry-run", is_flag=True, help="Only report what would be deleted.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def prune_command(older_than: str, dry_run: bool, as_json: bool) -> None:
+    """Delete stored events and alerts older than a duration (whole hour partitions)."""
+    try:
+        age = parse_duration(older_than)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from exc
+    result = Lake(state().home).prune(age, now=datetime.now(UTC), dry_run=dry_run)
+    if as_json:
+        echo_json({"cutoff": result.cutoff, "dry_run": result.dry_run, "total": vars(result.total),
+                   "datasets": {k: vars(v) for k, v in result.datasets.items()}})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    out.print(Text(f"{verb} {result.total.partitions} partition(s), {result.total.files} file(s), "
+                   f"{result.total.rows} row(s), {_size(result.total.bytes)} older than {result.cutoff}"))
+    if result.datasets:
+        out.print(_stats_table(result.datasets))
+
+
+@store_group.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines, one per dataset.")
+def stats_command(as_json: bool) -> None:
+    """Show partitions, files, rows and bytes per log type, alerts and lookup exports."""
+    found = Lake(state().home).stats()
+    if as_json:
+        for name, numbers in found.items():
+            echo_json({"dataset": name, **vars(numbers)})
+        return
+    if not found:
+        out.print("the data lake is empty")
+        return
+    out.print(_stats_table(found))
+
+
+def _stats_table(found: dict[str, DatasetStats]) -> Table:
+    table = Table(header_style="bold")
+    for name in ("dataset", "partitions", "files", "rows", "size", "oldest", "newest"):
+        table.add_column(name, justify="right" if name in ("partitions", "files", "rows", "size") else "left")
+    for name, s in sorted(found.items()):
+        table.add_row(Text(name), str(s.partitions), str(s.files), str(s.rows), _size(s.bytes),
+                      Text(s.oldest or "-"), Text(s.newest or "-"))
+    return table
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+COMMANDS: list[click.Command] = [search_command, store_group]

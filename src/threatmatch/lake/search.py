@@ -1,0 +1,159 @@
+"""Read-only DuckDB SQL over the lake: one in-memory connection per search, views over the Parquet files.
+
+Guards, in order:
+
+1. the text must be exactly one statement of a read kind (SELECT / WITH / FROM / DESCRIBE / SHOW / SUMMARIZE /
+   EXPLAIN); COPY, ATTACH, INSTALL, LOAD, CREATE, INSERT, UPDATE, DELETE, DROP, EXPORT, SET, PRAGMA... are refused;
+2. after the views exist, DuckDB's external access is switched off except for the lake directory
+   (``allowed_directories``) and the configuration is locked, so table functions cannot read files elsewhere,
+   reach the network or load extensions;
+3. a timer interrupts the query after ``timeout_s``; at most ``limit`` rows are fetched (``truncated`` says more
+   existed).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from threatmatch.errors import SearchError, StorageError
+from threatmatch.lake.values import converter, table_rows
+from threatmatch.lake.views import ViewPlan, quote_ident, quote_literal
+
+READ_KINDS = {"SELECT", "EXPLAIN"}
+_SHOWN_COLUMNS = 40
+
+
+@dataclass
+class SearchResult:
+    """Outcome of one search. ``rows`` hold plain JSON-able values, in ``columns`` order."""
+
+    columns: list[str]
+    types: list[str]
+    rows: list[list[Any]]
+    truncated: bool
+    elapsed_s: float
+    warnings: list[str] = field(default_factory=list)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Rows as dicts; repeated column names get ``_1``, ``_2``... suffixes."""
+        keys: list[str] = []
+        for name in self.columns:
+            key, n = name, 0
+            while key in keys:
+                n += 1
+                key = f"{name}_{n}"
+            keys.append(key)
+        return [dict(zip(keys, row, strict=True)) for row in self.rows]
+
+
+def open_connection(lake: Path, plan: ViewPlan) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the plan's views, UTC session time, and external access limited to ``lake``."""
+    conn = duckdb.connect(":memory:")
+    try:
+        conn.execute("SET TimeZone = 'UTC'")
+        conn.execute("SET enable_progress_bar = false")
+        for statement in plan.statements():
+            conn.execute(statement)
+        conn.execute(f"SET temp_directory = {quote_literal((lake / '.tmp').as_posix())}")
+        conn.execute(f"SET allowed_directories = [{quote_literal(lake.as_posix() + '/')}]")
+        conn.execute("SET enable_external_access = false")
+        conn.execute("SET lock_configuration = true")
+    except duckdb.Error as exc:
+        conn.close()
+        raise StorageError(f"cannot open the data lake {lake} for search: {_first_line(exc)}. A damaged file can be "
+                           "removed with `threatmatch store prune` or by deleting it.") from exc
+    return conn
+
+
+def check_read_only(conn: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """The statement kind of ``sql`` if it is one read-only statement; SearchError otherwise."""
+    if not sql.strip():
+        raise SearchError("empty query: pass one SQL statement, e.g. SELECT count(*) FROM all_events")
+    try:
+        statements = conn.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise SearchError(f"SQL syntax error: {_message(exc)}") from exc
+    if len(statements) != 1:
+        raise SearchError(f"one statement per search, got {len(statements)}: remove the extra ';'-separated "
+                          "statements")
+    kind = str(statements[0].type).rsplit(".", 1)[-1]
+    if kind not in READ_KINDS:
+        raise SearchError(f"{kind} statements are not allowed: search is read-only (SELECT, WITH, FROM, DESCRIBE, "
+                          "SHOW, SUMMARIZE, EXPLAIN). To delete old data use `threatmatch store prune`.")
+    return kind
+
+
+def run(conn: duckdb.DuckDBPyConnection, sql: str, *, limit: int, timeout_s: float) -> SearchResult:
+    """Run one read-only statement on ``conn`` with a time and a row limit."""
+    if limit < 1:
+        raise SearchError(f"limit must be at least 1, got {limit}")
+    if timeout_s <= 0:
+        raise SearchError(f"timeout must be positive, got {timeout_s}")
+    check_read_only(conn, sql)
+    timer = threading.Timer(timeout_s, conn.interrupt)
+    started = time.perf_counter()
+    timer.start()
+    try:
+        relation = conn.sql(sql)
+        if relation is None:
+            raise SearchError("the statement returned no result set")
+        columns, types = list(relation.columns), list(relation.types)
+        table = relation.limit(limit + 1).arrow().read_all()
+    except duckdb.InterruptException as exc:
+        raise SearchError(f"query stopped at the {timeout_s:g} s time limit: narrow it (filter on dt, hour or "
+                          "p_event_time, add LIMIT) or allow more time (--timeout)") from exc
+    except duckdb.Error as exc:
+        raise SearchError(f"SQL error: {_message(exc)}{_hint(conn, exc, sql)}") from exc
+    finally:
+        timer.cancel()
+    truncated = table.num_rows > limit
+    if truncated:
+        table = table.slice(0, limit)
+    rows = table_rows(table, [converter(t) for t in types])
+    return SearchResult(columns, [str(t) for t in types], rows, truncated, time.perf_counter() - started)
+
+
+def describe(conn: duckdb.DuckDBPyConnection, views: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """View name -> (column, type) pairs."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for view in views:
+        relation = conn.sql(f"SELECT * FROM {quote_ident(view)} LIMIT 0")
+        out[view] = [(c, str(t)) for c, t in zip(relation.columns, relation.types, strict=True)]
+    return out
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__
+
+
+def _hint(conn: duckdb.DuckDBPyConnection, exc: duckdb.Error, sql: str) -> str:
+    if not isinstance(exc, duckdb.CatalogException | duckdb.BinderException):
+        return ""
+    try:
+        views = [row[0] for row in conn.execute(
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY view_name").fetchall()]
+        if isinstance(exc, duckdb.CatalogException):
+            return "\nhint: available views: " + ", ".join(views)
+        words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}
+        named = [v for v in views if v in words] or views
+        lines = []
+        for view, cols in describe(conn, named).items():
+            shown = ", ".join(c for c, _ in cols[:_SHOWN_COLUMNS])
+            more = f", ... ({len(cols) - _SHOWN_COLUMNS} more: `threatmatch search --views`)" if len(
+                cols) > _SHOWN_COLUMNS else ""
+            lines.append(f"  {view}: {shown}{more}")
+        return "\nhint: columns of the views:\n" + "\n".join(lines)
+    except duckdb.Error:
+        return ""

@@ -1,0 +1,126 @@
+"""``Lake``: the one handle on the enriched-event store: write, search, prune, measure."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from threatmatch.errors import ThreatmatchError
+from threatmatch.home import Home
+from threatmatch.lake import retention, search
+from threatmatch.lake.retention import DatasetStats, PruneResult
+from threatmatch.lake.search import SearchResult
+from threatmatch.lake.views import LookupSource, export_lookups, plan_views
+from threatmatch.lake.writer import LakeWriter
+
+
+class Lake:
+    """Enriched events and alerts as hour-partitioned Parquet under ``home.lake``, searchable with DuckDB SQL.
+
+    ``lookups`` is where lookup tables come from (default: the home's ``LookupStore``, opened read-only per
+    search). Writes are synchronous unless ``buffer_rows`` > 0 (see ``LakeWriter``); ``search`` first flushes this
+    handle's own buffer, so a handle always reads its own writes. Readers never see partial files.
+    """
+
+    def __init__(self, home: Home, *, lookups: LookupSource | None = None, buffer_rows: int = 0,
+                 flush_interval_s: float | None = None, rows_per_file: int = 500_000) -> None:
+        self.home = home
+        self.root: Path = home.lake
+        self._lookups = lookups
+        self._writer = LakeWriter(self.root, buffer_rows=buffer_rows, flush_interval_s=flush_interval_s,
+                                  rows_per_file=rows_per_file)
+
+    def __enter__(self) -> Lake:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def write_events(self, log_type: str, events: Sequence[Mapping[str, Any]]) -> int:
+        """Store a batch of enriched events of ``log_type``; returns the number of events accepted (all)."""
+        return self._writer.write_events(log_type, events)
+
+    def write_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> int:
+        """Store a batch of alert dicts; returns the number accepted (all)."""
+        return self._writer.write_alerts(alerts)
+
+    def flush(self) -> int:
+        """Write buffered records now; returns the rows written."""
+        return self._writer.flush()
+
+    def close(self) -> None:
+        """Flush and stop the background flusher."""
+        self._writer.close()
+
+    def search(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0) -> SearchResult:
+        """Run one read-only SQL statement over the views (see ``threatmatch.lake.views``)."""
+        self.flush()
+        warnings: list[str] = []
+        with self._connection(warnings) as conn:
+            result = search.run(conn, sql, limit=limit, timeout_s=timeout_s)
+        result.warnings = warnings + result.warnings
+        return result
+
+    def describe(self) -> dict[str, list[tuple[str, str]]]:
+        """View name -> (column, DuckDB type) pairs."""
+        self.flush()
+        with self._connection([]) as conn:
+            names = [r[0] for r in conn.execute(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY view_name").fetchall()]
+            return search.describe(conn, names)
+
+    def views(self) -> dict[str, list[str]]:
+        """View name -> column names."""
+        return {view: [c for c, _ in cols] for view, cols in self.describe().items()}
+
+    def prune(self, older_than: timedelta, *, now: datetime | None = None, dry_run: bool = False) -> PruneResult:
+        """Delete whole hour partitions (events and alerts) older than ``now - older_than``."""
+        self.flush()
+        return retention.prune(self.root, older_than, now or datetime.now(UTC), dry_run=dry_run)
+
+    def stats(self) -> dict[str, DatasetStats]:
+        """Partitions, files, rows and bytes per log type, ``alerts`` and ``lookups``."""
+        self.flush()
+        return retention.stats(self.root)
+
+    @contextmanager
+    def _connection(self, warnings: list[str]) -> Iterator[Any]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        exports: dict[str, Path] = {}
+        try:
+            with self._lookup_source() as source:
+                if source is not None:
+                    exports = export_lookups(self.root, source)
+        except (sqlite3.Error, ThreatmatchError) as exc:
+            warnings.append(f"lookup tables are not searchable right now: {exc}")
+        conn = search.open_connection(self.root, plan_views(self.root, exports))
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _lookup_source(self) -> Iterator[LookupSource | None]:
+        if self._lookups is not None:
+            yield self._lookups
+            return
+        if not self.home.database.exists():
+            yield None
+            return
+        try:
+            from threatmatch.storage.lookup_store import LookupStore  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            yield None
+            return
+        from threatmatch.storage.db import connect
+
+        conn = connect(self.home.database, readonly=True)
+        try:
+            yield LookupStore(conn)  # type: ignore[no-any-return,unused-ignore]
+        finally:
+            conn.close()

@@ -1,0 +1,200 @@
+"""The SQL views a search sees, built from what is on disk.
+
+* one view per log type with data, named by ``naming.log_type_view`` (``AWS.CloudTrail`` -> ``aws_cloudtrail``);
+* ``all_events``: the standard ``p_*`` columns, ``p_enrichment``, ``p_enrichment_matches`` and ``event`` of every
+  log type;
+* ``alerts``: the latest state of each alert (an alert is rewritten as it absorbs events);
+* one view per lookup table (``anomali_<provider>``), over a Parquet export of the table's active generation,
+  written once per generation under ``lookups/<view>/`` and reused by every later search.
+
+Every events/alerts view reads its files with ``union_by_name`` (files written with different columns combine)
+and exposes the hive partition columns ``dt`` (DATE) and ``hour`` (INTEGER); filtering on them skips whole
+partitions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from threatmatch.errors import StorageError
+from threatmatch.lake.naming import (
+    ALERTS,
+    ALL_EVENTS_VIEW,
+    EVENTS,
+    LOOKUPS,
+    alerts_dir,
+    log_type_view,
+    lookup_view,
+)
+from threatmatch.lake.schema import ALERT_FIXED, EVENT_DERIVED, EVENT_FIXED, lookup_table
+from threatmatch.lake.writer import write_parquet_atomic
+
+EXPORT_CHUNK_ROWS = 50_000
+STALE_EXPORT_AGE_S = 60.0  # older generations are deleted once this old (a running search may still read them)
+_HIVE = "union_by_name=true, hive_partitioning=true, hive_types={'dt': DATE, 'hour': INTEGER}"
+_DUCK_TYPES = {"str": "VARCHAR", "int": "BIGINT", "ts": "TIMESTAMP", "json": "JSON", "strlist": "VARCHAR[]"}
+# An alert is rewritten each time it absorbs more events: the view keeps its latest state.
+_LATEST_ALERT = ("QUALIFY alert_id IS NULL OR row_number() OVER (PARTITION BY alert_id "
+                 "ORDER BY updated_at DESC NULLS LAST, event_count DESC NULLS LAST) = 1")
+_MATCHES_TYPE = 'STRUCT(provider VARCHAR, selector VARCHAR, "match" VARCHAR, "row" JSON)[]'
+
+
+class TableInfoLike(Protocol):
+    """What the views need to know about a lookup table (``LookupStore.tables()`` items)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def generation(self) -> int: ...
+
+
+class LookupSource(Protocol):
+    """Read side of the lookup store: its tables and the rows of each table's active generation."""
+
+    def tables(self) -> Sequence[Any]: ...
+    def iter_rows(self, table: str) -> Iterator[dict[str, Any]]: ...
+
+
+@dataclass
+class ViewPlan:
+    """Every view to create: name -> SQL body (``SELECT ...``)."""
+
+    bodies: dict[str, str] = field(default_factory=dict)
+
+    def statements(self) -> list[str]:
+        """``CREATE VIEW`` statements in a stable order."""
+        return [f"CREATE OR REPLACE VIEW {quote_ident(name)} AS {body}" for name, body in self.bodies.items()]
+
+
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier in double quotes."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """A DuckDB string literal in single quotes."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _has_parquet(directory: Path, depth: int) -> bool:
+    pattern = "/".join(["*"] * depth + ["*.parquet"]) if depth else "*.parquet"
+    return next(iter(directory.glob(pattern)), None) is not None
+
+
+def log_type_dirs(lake: Path) -> dict[str, list[str]]:
+    """View name -> log types (directory names) with at least one events file."""
+    found: dict[str, list[str]] = {}
+    base = lake / EVENTS
+    if not base.is_dir():
+        return found
+    for entry in sorted(base.iterdir()):
+        if entry.name.startswith("log_type=") and entry.is_dir() and _has_parquet(entry, 2):
+            log_type = entry.name.removeprefix("log_type=")
+            found.setdefault(log_type_view(log_type), []).append(log_type)
+    return found
+
+
+def _read(globs: list[str]) -> str:
+    return f"read_parquet([{', '.join(quote_literal(g) for g in globs)}], {_HIVE})"
+
+
+def _empty(columns: Sequence[tuple[str, str]]) -> str:
+    cols = ", ".join(f"CAST(NULL AS {t}) AS {quote_ident(n)}" for n, t in columns)
+    return f"SELECT {cols} LIMIT 0"
+
+
+def _event_columns() -> list[tuple[str, str]]:
+    fixed = [(name, _DUCK_TYPES[kind]) for name, kind in EVENT_FIXED]
+    return [*fixed, (EVENT_DERIVED[0], _MATCHES_TYPE), (EVENT_DERIVED[1], "JSON"), ("dt", "DATE"), ("hour", "INTEGER")]
+
+
+def plan_views(lake: Path, lookups: Mapping[str, Path] | None = None) -> ViewPlan:
+    """The views over what ``lake`` holds now, plus the given lookup exports (view name -> export directory)."""
+    plan = ViewPlan()
+    events = log_type_dirs(lake)
+    for view, log_types in events.items():
+        globs = [(lake / EVENTS / f"log_type={lt}").as_posix() + "/*/*/*.parquet" for lt in log_types]
+        plan.bodies[view] = f"SELECT * EXCLUDE (log_type) FROM {_read(globs)}"
+    columns = _event_columns()
+    if events:
+        names = ", ".join(quote_ident(n) for n, _ in columns)
+        plan.bodies[ALL_EVENTS_VIEW] = f"SELECT {names} FROM {_read([(lake / EVENTS).as_posix() + '/*/*/*/*.parquet'])}"
+    else:
+        plan.bodies[ALL_EVENTS_VIEW] = _empty(columns)
+    alerts = alerts_dir(lake)
+    if alerts.is_dir() and _has_parquet(alerts, 2):
+        plan.bodies[ALERTS] = f"SELECT * FROM {_read([alerts.as_posix() + '/*/*/*.parquet'])} {_LATEST_ALERT}"
+    else:
+        alert_cols = [(name, _DUCK_TYPES[kind]) for name, kind in ALERT_FIXED]
+        plan.bodies[ALERTS] = _empty([*alert_cols, ("dt", "DATE"), ("hour", "INTEGER")])
+    for view, directory in (lookups or {}).items():
+        files = quote_literal(directory.as_posix() + "/*.parquet")
+        plan.bodies.setdefault(view, f"SELECT * FROM read_parquet({files}, union_by_name=true)")
+    return plan
+
+
+def _generation_dir_name(info: Any) -> str:
+    stamp = hashlib.sha256(str(getattr(info, "updated_at", "")).encode()).hexdigest()[:10]
+    return f"gen-{int(info.generation)}-{stamp}"
+
+
+def export_lookups(lake: Path, source: LookupSource) -> dict[str, Path]:
+    """Export each lookup table's active generation to Parquet (once per generation); view name -> directory."""
+    exports: dict[str, Path] = {}
+    for info in source.tables():
+        view = lookup_view(info.name, getattr(info, "kind", "threatstream"))
+        if view in exports:
+            continue
+        base = lake / LOOKUPS / view
+        target = base / _generation_dir_name(info)
+        if not target.is_dir():
+            _export_generation(source, info.name, target)
+        _drop_stale_generations(base, keep=target.name)
+        exports[view] = target
+    return exports
+
+
+def _export_generation(source: LookupSource, table: str, target: Path) -> None:
+    staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
+    staging.mkdir(parents=True)
+    try:
+        chunk: list[dict[str, Any]] = []
+        wrote = False
+        for row in source.iter_rows(table):
+            chunk.append(row)
+            if len(chunk) >= EXPORT_CHUNK_ROWS:
+                write_parquet_atomic(staging, lookup_table(chunk))
+                chunk, wrote = [], True
+        if chunk or not wrote:
+            write_parquet_atomic(staging, lookup_table(chunk))
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not target.is_dir():  # not a lost race with another exporter: a real failure
+                raise
+    except OSError as exc:
+        raise StorageError(f"cannot export lookup table {table!r} to {target}: {exc}") from exc
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _drop_stale_generations(base: Path, *, keep: str) -> None:
+    cutoff = time.time() - STALE_EXPORT_AGE_S
+    for entry in base.iterdir():
+        if entry.name != keep and entry.is_dir():
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True)
+            except FileNotFoundError:
+                continue
