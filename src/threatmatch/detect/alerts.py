@@ -1,0 +1,143 @@
+"""Turn rule matches into alerts: dedup by (rule id, dedup string) within DedupPeriodMinutes, honour Threshold.
+
+Pure: the caller passes ``now``. A group opens with its first match; the dedup window runs
+``DedupPeriodMinutes`` from that moment. The alert is raised once the group holds ``Threshold``
+matches; later matches inside the window update it (event count, last event time, samples).
+After the window closes the next match opens a new group (and, past the threshold, a new alert).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from threatmatch.detect.rule import Severity
+from threatmatch.detect.ruleset import LoadedRule, RuleSet
+from threatmatch.detect.runner import RuleResult
+from threatmatch.timefmt import panther_ts
+
+DEFAULT_MAX_SAMPLES = 10
+
+
+@dataclass
+class _Group:
+    rule: LoadedRule
+    dedup: str
+    opened: datetime
+    first: RuleResult
+    count: int = 0
+    first_event_time: str | None = None
+    last_event_time: str | None = None
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    log_types: set[str] = field(default_factory=set)
+    severity: str = "INFO"
+    alert: dict[str, Any] | None = None
+    updated: datetime | None = None
+
+
+def _event_time(event: dict[str, Any]) -> str | None:
+    value = event.get("p_event_time")
+    return value if isinstance(value, str) and value else None
+
+
+class AlertManager:
+    """Dedup/threshold state for the alerts of one rule set."""
+
+    def __init__(self, ruleset: RuleSet, *, max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
+        self._ruleset = ruleset
+        self._max_samples = max_samples
+        self._groups: dict[tuple[str, str], _Group] = {}
+
+    def process(self, results: Iterable[RuleResult], now: datetime) -> list[dict[str, Any]]:
+        """Fold matches into groups; returns the alerts created or updated by this call (current state)."""
+        changed: dict[int, dict[str, Any]] = {}
+        for result in results:
+            if not result.matched:
+                continue
+            rule = self._ruleset.get(result.rule_id)
+            if rule is None or not rule.create_alert:
+                continue
+            group = self._group_for(rule, result, now)
+            self._absorb(group, result)
+            if group.count >= max(rule.threshold, 1):
+                group.alert = self._render(group, now)
+                changed[id(group)] = group.alert
+        return list(changed.values())
+
+    def _group_for(self, rule: LoadedRule, result: RuleResult, now: datetime) -> _Group:
+        dedup = result.dedup or f"defaultDedupString:{rule.id}"
+        key = (rule.id, dedup)
+        group = self._groups.get(key)
+        window = timedelta(minutes=rule.dedup_period_minutes)
+        if group is None or now - group.opened >= window:
+            group = _Group(rule=rule, dedup=dedup, opened=now, first=result)
+            self._groups[key] = group
+        return group
+
+    def _absorb(self, group: _Group, result: RuleResult) -> None:
+        group.count += 1
+        event_time = _event_time(result.event)
+        if event_time is not None:
+            if group.first_event_time is None or event_time < group.first_event_time:
+                group.first_event_time = event_time
+            if group.last_event_time is None or event_time > group.last_event_time:
+                group.last_event_time = event_time
+        if len(group.samples) < self._max_samples:
+            group.samples.append(result.event)
+        log_type = result.event.get("p_log_type")
+        if isinstance(log_type, str):
+            group.log_types.add(log_type)
+        severity = result.severity or group.rule.severity
+        if Severity.rank(severity) > Severity.rank(group.severity) or group.count == 1:
+            group.severity = severity
+
+    def _render(self, group: _Group, now: datetime) -> dict[str, Any]:
+        rule, first = group.rule, group.first
+        created = group.alert["created_at"] if group.alert else panther_ts(now)
+        return {
+            "alert_id": _alert_id(rule.id, group.dedup, group.opened),
+            "rule_id": rule.id,
+            "title": first.title or rule.display_name or rule.id,
+            "severity": group.severity,
+            "dedup": group.dedup,
+            "dedup_period_minutes": rule.dedup_period_minutes,
+            "threshold": rule.threshold,
+            "created_at": created,
+            "updated_at": panther_ts(now),
+            "first_event_time": group.first_event_time,
+            "last_event_time": group.last_event_time,
+            "event_count": group.count,
+            "log_types": sorted(group.log_types),
+            "sample_events": list(group.samples),
+            "alert_context": first.alert_context or {},
+            "description": first.description or rule.description,
+            "runbook": first.runbook or rule.runbook,
+            "reference": first.reference or rule.reference,
+            "destinations": first.destinations,
+            "tags": list(rule.tags),
+            "reports": dict(rule.reports),
+        }
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Every alert raised so far whose group is still held (current state)."""
+        return [group.alert for group in self._groups.values() if group.alert is not None]
+
+    def expire(self, now: datetime) -> int:
+        """Forget groups whose dedup window has closed; returns how many were dropped."""
+        stale = [
+            key
+            for key, group in self._groups.items()
+            if now - group.opened >= timedelta(minutes=group.rule.dedup_period_minutes)
+        ]
+        for key in stale:
+            del self._groups[key]
+        return len(stale)
+
+
+def _alert_id(rule_id: str, dedup: str, opened: datetime) -> str:
+    """Stable 32-hex id of one alert (rule, dedup string, window start)."""
+    digest = hashlib.sha256(f"{rule_id}\x00{dedup}\x00{opened.isoformat()}".encode())
+    return digest.hexdigest()[:32]
