@@ -17,8 +17,7 @@ it needs and appends the derived ones to the original bytes, so every API field 
 
 from __future__ import annotations
 
-import json
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 import orjson
@@ -32,30 +31,15 @@ from threatmatch.indicators.normalize import (
     normalize_hash,
     normalize_ip,
 )
+from threatmatch.storage.lookup_store import StoredRow, stored_id, stored_row
 from threatmatch.timefmt import iso_to_panther
 
 LOG_TYPE = "Anomali.Indicator"
 SCHEMA_VERSION = 0
-_INT64 = (1 << 63) - 1
 _HASH_FIELDS = {"md5": "p_any_md5_hashes", "sha1": "p_any_sha1_hashes", "sha256": "p_any_sha256_hashes"}
 _HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 # Keys we add; when the API object already carries one of them the slow path overwrites it.
 _OURS_MARKERS = (b'"match"', b'"p_')
-
-
-class StoredRow(NamedTuple):
-    """What the lookup store keeps per row: indexed columns plus the full row as JSON bytes."""
-
-    match: list[str]
-    id: int | str | None
-    type: str | None
-    itype: str | None
-    status: str | None
-    confidence: int | None
-    modified_ts: str | None
-    expiration_ts: str | None
-    update_id: int | None
-    row: bytes
 
 
 class _View(msgspec.Struct, gc=False):
@@ -208,32 +192,6 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _stored_id(obj_id: int) -> int | str:
-    return obj_id if -_INT64 <= obj_id <= _INT64 else str(obj_id)  # SQLite INTEGER is 64-bit
-
-
-def stored_row(row: dict[str, Any], row_bytes: bytes | None = None) -> StoredRow:
-    """Columns of a built row for the lookup store (``row_bytes`` = its JSON when already encoded)."""
-    match = row.get("match")
-    obj_id = row.get("id")
-    return StoredRow(
-        match=list(match) if isinstance(match, list) else [],
-        id=_stored_id(obj_id) if isinstance(obj_id, int) and not isinstance(obj_id, bool) else None,
-        type=_text(row.get("type")), itype=_text(row.get("itype")), status=_text(row.get("status")),
-        confidence=_int(row.get("confidence")), modified_ts=_text(row.get("modified_ts")),
-        expiration_ts=_text(row.get("expiration_ts")), update_id=_int(row.get("update_id")),
-        row=row_bytes if row_bytes is not None else dumps_row(row),
-    )
-
-
-def dumps_row(row: dict[str, Any]) -> bytes:
-    """JSON bytes of a row; integers beyond 64 bits (which orjson refuses) keep their exact digits."""
-    try:
-        return orjson.dumps(row)
-    except TypeError:
-        return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 def encode_raw(raw: bytes, *, parse_time: str, row_id: str, where: str = "indicator") -> StoredRow:
     """``stored_row(build_row(json.loads(raw)))`` without decoding or re-encoding the whole object.
 
@@ -250,8 +208,8 @@ def encode_raw(raw: bytes, *, parse_time: str, row_id: str, where: str = "indica
     derived = _derived(value, view.type, view.subtype, view.ip, view.modified_ts, parse_time, row_id)
     extra = orjson.dumps(derived)
     return StoredRow(
-        match=derived["match"], id=_stored_id(view.id), type=_text(view.type), itype=_text(view.itype),
+        match=derived["match"], id=stored_id(view.id), type=_text(view.type), itype=_text(view.itype),
         status=_text(view.status), confidence=_int(view.confidence), modified_ts=_text(view.modified_ts),
-        expiration_ts=_text(view.expiration_ts), update_id=_int(view.update_id),
+        expiration_ts=_text(view.expiration_ts), update_id=view.update_id,
         row=b"".join((raw[:-1], b",", extra[1:])),
     )
