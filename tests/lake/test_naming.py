@@ -17,7 +17,8 @@ class TestSnake:
     @pytest.mark.parametrize(("name", "view"), [
         ("AWS.CloudTrail", "aws_cloudtrail"), ("Okta.SystemLog", "okta_systemlog"),
         ("Amazon.EKS.Audit", "amazon_eks_audit"), ("GSuite.Reports", "gsuite_reports"),
-        ("Zeek.DNS", "zeek_dns"), ("Custom.my-app v2", "custom_my_app_v2"), ("1Password.ItemUsage", "t_1password_itemusage"),
+        ("Zeek.DNS", "zeek_dns"), ("Custom.my-app v2", "custom_my_app_v2"),
+        ("1Password.ItemUsage", "t_1password_itemusage"),
     ])
     def test_log_type_views(self, name: str, view: str) -> None:
         """Log types become lower-snake views: lower-cased, non-alphanumeric runs become one underscore."""

@@ -132,7 +132,8 @@ def stats_command(as_json: bool) -> None:
 def _stats_table(found: dict[str, DatasetStats]) -> Table:
     table = Table(header_style="bold")
     for name in ("dataset", "partitions", "files", "rows", "size", "oldest", "newest"):
-        table.add_column(name, justify="right" if name in ("partitions", "files", "rows", "size") else "left")
+        table.add_column(name, justify="right" if name in ("partitions", "files", "rows", "size") else "left",
+                         overflow="fold")
     for name, s in sorted(found.items()):
         table.add_row(Text(name), str(s.partitions), str(s.files), str(s.rows), _size(s.bytes),
                       Text(s.oldest or "-"), Text(s.newest or "-"))

@@ -139,12 +139,18 @@ def _message(exc: BaseException) -> str:
 
 
 def _hint(conn: duckdb.DuckDBPyConnection, exc: duckdb.Error, sql: str) -> str:
-    if not isinstance(exc, duckdb.CatalogException | duckdb.BinderException):
+    text = str(exc)
+    if "json_extract" in text and "BOOLEAN" in text:
+        return ("\nhint: -> and ->> bind more loosely than = and LIKE: put the extraction in parentheses, "
+                "e.g. WHERE (p_enrichment->>'$.x') = 'y'")
+    unknown_table = isinstance(exc, duckdb.CatalogException) and "does not exist" in str(exc)
+    unknown_column = isinstance(exc, duckdb.BinderException) and "column" in str(exc).lower()
+    if not (unknown_table or unknown_column):
         return ""
     try:
         views = [row[0] for row in conn.execute(
             "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY view_name").fetchall()]
-        if isinstance(exc, duckdb.CatalogException):
+        if unknown_table:
             return "\nhint: available views: " + ", ".join(views)
         words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}
         named = [v for v in views if v in words] or views

@@ -10,6 +10,7 @@ Thread-safe: any thread may call ``write_*`` and ``flush``; the I/O runs outside
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
@@ -37,16 +38,17 @@ _ALERTS = "\0alerts"  # buffer key of alerts (cannot collide with a log type nam
 
 def write_parquet_atomic(directory: Path, table: pa.Table, *, prefix: str = "part") -> Path:
     """Write ``table`` to ``directory/<prefix>-<uuid>.parquet`` via temp file + fsync + rename; return the path."""
-    directory.mkdir(parents=True, exist_ok=True)
     name = f"{prefix}-{uuid.uuid4().hex}.parquet"
     temp = directory / f".{name}.tmp"
     try:
+        directory.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, temp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
         with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temp, directory / name)
     except OSError as exc:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
         raise StorageError(f"cannot write {directory / name}: {exc}. Check free space and permissions "
                            "of the home directory (--home / $THREATMATCH_HOME).") from exc
     return directory / name
@@ -128,6 +130,7 @@ class LakeWriter:
         self._raise_failure()
 
     def _write_batch(self, key: str, records: list[Mapping[str, Any]]) -> int:
+        columns: Sequence[str]
         if key == _ALERTS:
             table, columns, base = alerts_table(records), ALERT_TIME_COLUMNS, alerts_dir(self.root)
         else:
