@@ -131,9 +131,9 @@ def stats_command(as_json: bool) -> None:
 
 def _stats_table(found: dict[str, DatasetStats]) -> Table:
     table = Table(header_style="bold")
-    for name in ("dataset", "partitions", "files", "rows", "size", "oldest", "newest"):
-        table.add_column(name, justify="right" if name in ("partitions", "files", "rows", "size") else "left",
-                         overflow="fold")
+    table.add_column("dataset", no_wrap=True, min_width=max(len(name) for name in found))
+    for name in ("partitions", "files", "rows", "size", "oldest", "newest"):
+        table.add_column(name, justify="left" if name in ("oldest", "newest") else "right")
     for name, s in sorted(found.items()):
         table.add_row(Text(name), str(s.partitions), str(s.files), str(s.rows), _size(s.bytes),
                       Text(s.oldest or "-"), Text(s.newest or "-"))
