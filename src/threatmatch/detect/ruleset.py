@@ -16,6 +16,9 @@ from threatmatch.detect.datamodel import DataModels
 from threatmatch.detect.rule import RuleTest
 from threatmatch.errors import RuleError
 
+ANY_LOG_TYPE = "*"
+"""A threatmatch extension: a rule listing ``"*"`` in its log types runs on events of every log type."""
+
 AUX_FUNCTIONS = ("title", "dedup", "severity", "alert_context", "description", "reference", "runbook", "destinations")
 
 
@@ -91,6 +94,8 @@ class RuleSet:
         self.issues: list[LoadIssue] = list(issues)
         self._rules: dict[str, LoadedRule] = {}
         self._by_log_type: dict[str, list[LoadedRule]] = {}
+        self._wildcard: list[LoadedRule] = []
+        self._resolved: dict[str, list[LoadedRule]] = {}
         for rule in rules:
             self.add(rule)
 
@@ -103,9 +108,13 @@ class RuleSet:
                 "rename one of them (RuleID / id)"
             )
         self._rules[rule.id] = rule
+        self._resolved.clear()
         if rule.enabled:
+            if ANY_LOG_TYPE in rule.log_types:
+                self._wildcard.append(rule)
             for log_type in rule.log_types:
-                self._by_log_type.setdefault(log_type, []).append(rule)
+                if log_type != ANY_LOG_TYPE:
+                    self._by_log_type.setdefault(log_type, []).append(rule)
 
     def __iter__(self) -> Iterator[LoadedRule]:
         return iter(self._rules.values())
@@ -118,8 +127,15 @@ class RuleSet:
         return self._rules.get(rule_id)
 
     def for_log_type(self, log_type: Any) -> list[LoadedRule]:
-        """Enabled rules that apply to ``log_type``."""
-        return self._by_log_type.get(log_type, []) if isinstance(log_type, str) else []
+        """Enabled rules that apply to ``log_type`` (its own, then the ``"*"`` rules), in load order."""
+        if not isinstance(log_type, str):
+            return []
+        found = self._resolved.get(log_type)
+        if found is None:
+            specific = self._by_log_type.get(log_type, [])
+            found = [r for r in self._rules.values() if r in specific or r in self._wildcard]
+            self._resolved[log_type] = found
+        return found
 
     @property
     def fatal_issues(self) -> list[LoadIssue]:
