@@ -1,0 +1,116 @@
+"""NCSA common / combined access logs (Apache, nginx) with their common variants.
+
+Layout: ``[vhost] host ident user [time] "request" status bytes ["referer" "user-agent"] [extras...]``.
+A leading virtual host (``lessons.example.com 192.168.0.1 - - [...]``) is recognised by the position of
+the ``[time]`` field. Extras after the user agent: a quoted value (nginx ``"$http_x_forwarded_for"``)
+or ``X-Forwarded-For="..."`` go to the ``forwardedFor`` slot; anything else (e.g. a response time) to
+``extra`` (a list) so nothing is lost. ``forwardedFor`` is split on commas into a list of hops.
+``-`` means absent. The request line is also split into
+method / uri / protocol when it has exactly those three parts.
+
+The ``fields`` option maps these slots to schema field names: vhost, host, ident, user, time, request,
+method, uri, protocol, status, bytes, referer, userAgent, forwardedFor, extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from threatmatch.logtypes.parsers.common import (
+    Coercer,
+    LineParser,
+    ParseResult,
+    Reject,
+    coerce_into,
+    json_object,
+    text_lines,
+)
+from threatmatch.logtypes.parsers.tokens import tokenize
+
+SLOTS = ("vhost", "host", "ident", "user", "time", "request", "method", "uri", "protocol", "status", "bytes",
+         "referer", "userAgent", "forwardedFor", "extra")
+
+
+def split_line(line: str) -> dict[str, Any]:
+    """Slots of one access-log line (absent slots left out); Reject when it is not CLF."""
+    tokens = tokenize(line)
+    at = next((i for i, token in enumerate(tokens) if token.bracketed), -1)
+    if at < 0:
+        raise Reject("no [time] field: not a common/combined log line")
+    if at not in (3, 4):
+        raise Reject(f"expected 'host ident user [time]' at the start, found {at} fields before [time]")
+    slots: dict[str, Any] = {}
+    if at == 4:
+        slots["vhost"] = tokens[0].text
+    for name, token in zip(("host", "ident", "user"), tokens[at - 3 : at], strict=True):
+        if token.quoted or token.bracketed:
+            raise Reject(f"{name} field must be a bare word")
+        slots[name] = token.text
+    slots["time"] = tokens[at].text
+    rest = tokens[at + 1 :]
+    if len(rest) < 3 or not rest[0].quoted:
+        raise Reject('expected "request" status bytes after [time]')
+    slots["request"] = rest[0].text
+    parts = rest[0].text.split(" ")
+    if len(parts) == 3 and all(parts):
+        slots["method"], slots["uri"], slots["protocol"] = parts
+    slots["status"], slots["bytes"] = rest[1].text, rest[2].text
+    if rest[1].quoted or rest[2].quoted:
+        raise Reject("status and bytes must be bare numbers")
+    tail = rest[3:]
+    extra: list[str] = []
+    quoted_seen = 0
+    for token in tail:
+        if token.key:
+            if token.key.lower() == "x-forwarded-for":
+                slots["forwardedFor"] = token.text
+            else:
+                extra.append(f"{token.key}={token.text}")
+        elif token.quoted:
+            slot = ("referer", "userAgent", "forwardedFor")[quoted_seen] if quoted_seen < 3 else None
+            quoted_seen += 1
+            if slot is None:
+                extra.append(token.text)
+            else:
+                slots[slot] = token.text
+        else:
+            extra.append(token.text)
+    if extra:
+        slots["extra"] = extra
+    forwarded = slots.pop("forwardedFor", None)
+    if forwarded is not None:
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip() not in ("", "-")]
+        if hops:
+            slots["forwardedFor"] = hops
+    return {key: value for key, value in slots.items() if value != "-"}
+
+
+def clf_parser(mapping: dict[str, str], typed: dict[str, Coercer]) -> LineParser:
+    """A CLF parser storing slots under the schema names in ``mapping``."""
+    pairs = tuple((slot, mapping[slot]) for slot in SLOTS if slot in mapping)
+
+    def parse(lines: Iterable[bytes | str]) -> Iterator[ParseResult]:
+        for number, line in text_lines(lines):
+            if not line.strip():
+                continue
+            if line[0] == "{":
+                yield json_object(number, line)
+                continue
+            try:
+                slots = split_line(line)
+                event: dict[str, Any] = {}
+                for slot, name in pairs:
+                    value = slots.get(slot)
+                    if value is None:
+                        continue
+                    if value.__class__ is list:
+                        event[name] = value
+                    else:
+                        coerce_into(event, name, value, typed)
+            except Reject as exc:
+                yield number, None, str(exc)
+                continue
+            yield number, event, None
+
+    return parse
