@@ -123,6 +123,7 @@ class ThreatStreamClient:
         self._timeout = timeout
         self._page_size = page_size
         self._max_pages = max_pages
+        self.wait_seconds = 0.0  # time spent waiting on the network and in retry back-off
         self._headers = {
             "Authorization": f"apikey {config.username}:{config.token.reveal()}",
             "Accept": "application/json",
@@ -181,11 +182,14 @@ class ThreatStreamClient:
                 delay = failure.delay if failure.delay is not None else policy.backoff(attempt)
                 log.warning("page %d: %s; retry %d/%d in %.1f s", number, failure.error, attempt + 1,
                             policy.attempts - 1, delay)
+                started = time.perf_counter()
                 policy.sleep(delay)
+                self.wait_seconds += time.perf_counter() - started
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _attempt(self, params: dict[str, str], number: int, cursor: int | None) -> Page:
         where = f"page {number} of {self.url}"
+        started = time.perf_counter()
         try:
             response = self._http.get(self.url, params=params, headers=self._headers, timeout=self._timeout)
         except httpx.TimeoutException:
@@ -196,6 +200,8 @@ class ThreatStreamClient:
             raise _Retryable(ProviderNetworkError(
                 f"cannot reach ThreatStream at {self._config.base_url} ({type(exc).__name__}: {self._scrub(exc)}); "
                 "check --subdomain/--base-url, DNS, proxy and firewall settings")) from None
+        finally:
+            self.wait_seconds += time.perf_counter() - started
         status = response.status_code
         if status == 200:
             return self._decode(response.content, number, cursor, where)

@@ -148,13 +148,17 @@ def indicator_fields(value: str, kind: Any, subtype: Any, ip: Any) -> dict[str, 
     return out
 
 
+def _at(where: str) -> str:
+    return f"{where}: " if where else ""
+
+
 def _check(obj_id: Any, value: Any, update_id: Any, where: str) -> str:
     if isinstance(obj_id, bool) or not isinstance(obj_id, int):
-        raise ParseError(f"{where}: indicator has no integer `id` (got {type(obj_id).__name__}); it is skipped")
+        raise ParseError(f"{_at(where)}indicator has no integer `id` (got {type(obj_id).__name__}); it is skipped")
     if not isinstance(value, str) or not value.strip():
-        raise ParseError(f"{where}: indicator id {obj_id} has no `value`; it is skipped")
+        raise ParseError(f"{_at(where)}indicator id {obj_id} has no `value`; it is skipped")
     if update_id is not None and (isinstance(update_id, bool) or not isinstance(update_id, int)):
-        raise ParseError(f"{where}: indicator id {obj_id} has a non-integer `update_id`; it is skipped")
+        raise ParseError(f"{_at(where)}indicator id {obj_id} has a non-integer `update_id`; it is skipped")
     return value
 
 
@@ -170,13 +174,13 @@ def _derived(value: str, kind: Any, subtype: Any, ip: Any, modified_ts: Any,
     return extra
 
 
-def build_row(obj: Any, *, parse_time: str, row_id: str, where: str = "indicator") -> dict[str, Any]:
+def build_row(obj: Any, *, parse_time: str, row_id: str, where: str = "") -> dict[str, Any]:
     """The lookup row of one decoded API object (a new dict; ``obj`` is not modified).
 
     Raises ``ParseError`` (with ``where`` in the message) when the object has no integer ``id`` or no ``value``.
     """
     if not isinstance(obj, dict):
-        raise ParseError(f"{where}: expected a JSON object, got {type(obj).__name__}; it is skipped")
+        raise ParseError(f"{_at(where)}expected a JSON object, got {type(obj).__name__}; it is skipped")
     value = _check(obj.get("id"), obj.get("value"), obj.get("update_id"), where)
     row = dict(obj)
     row.update(_derived(value, obj.get("type"), obj.get("subtype"), obj.get("ip"), obj.get("modified_ts"),
@@ -192,7 +196,7 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def encode_raw(raw: bytes, *, parse_time: str, row_id: str, where: str = "indicator") -> StoredRow:
+def encode_raw(raw: bytes, *, parse_time: str, row_id: str, where: str = "") -> StoredRow:
     """``stored_row(build_row(json.loads(raw)))`` without decoding or re-encoding the whole object.
 
     The row's JSON is the original object bytes with the derived fields appended, so every API field is
@@ -201,7 +205,7 @@ def encode_raw(raw: bytes, *, parse_time: str, row_id: str, where: str = "indica
     try:
         view = _VIEW_DECODER.decode(raw)
     except msgspec.DecodeError as exc:
-        raise ParseError(f"{where}: not a JSON object ({exc}); it is skipped") from exc
+        raise ParseError(f"{_at(where)}not a JSON object ({exc}); it is skipped") from exc
     value = _check(view.id, view.value, view.update_id, where)
     if not raw.endswith(b"}") or any(marker in raw for marker in _OURS_MARKERS):
         return stored_row(build_row(msgspec.json.decode(raw), parse_time=parse_time, row_id=row_id, where=where))
