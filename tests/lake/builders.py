@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from threatmatch.home import Home
+from threatmatch.storage.db import connect
+from threatmatch.storage.lookup_store import LookupStore
 from threatmatch.timefmt import panther_ts
 
 PROVIDER = "Anomali ThreatStream"
@@ -91,35 +92,12 @@ def alert_for(events: list[dict[str, Any]], now: datetime, *, rule_id: str = "Th
     }
 
 
-@dataclass
-class TableInfo:
-    """The fields of ``LookupStore.tables()`` items the lake reads."""
-
-    name: str
-    kind: str
-    row_count: int
-    generation: int
-    updated_at: str
-
-
-class InMemoryLookups:
-    """A lookup source holding rows in memory (same read API as LookupStore: tables(), iter_rows())."""
-
-    def __init__(self, tables: dict[str, list[dict[str, Any]]]) -> None:
-        self.data = tables
-        self.generation = {name: 1 for name in tables}
-        self.rows_read = 0
-
-    def replace(self, name: str, rows: list[dict[str, Any]]) -> None:
-        """Swap in a new generation of ``name``."""
-        self.data[name] = rows
-        self.generation[name] = self.generation.get(name, 0) + 1
-
-    def tables(self) -> list[TableInfo]:
-        return [TableInfo(name, "threatstream", len(rows), self.generation[name], f"gen{self.generation[name]}")
-                for name, rows in self.data.items()]
-
-    def iter_rows(self, table: str) -> Iterator[dict[str, Any]]:
-        for row in self.data[table]:
-            self.rows_read += 1
-            yield row
+def store_table(home: Home, name: str, rows: list[dict[str, Any]]) -> int:
+    """Commit ``rows`` as a new generation of lookup table ``name`` in the home's real SQLite store."""
+    conn = connect(home.database)
+    try:
+        writer = LookupStore(conn).begin(name)
+        writer.add(rows)
+        return writer.commit()
+    finally:
+        conn.close()

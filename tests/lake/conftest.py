@@ -1,4 +1,4 @@
-"""Fixtures of the lake tests: a home directory, a Lake over it with a small ThreatStream table."""
+"""Fixtures of the lake tests: a home whose SQLite lookup store holds a small ThreatStream table, and a Lake."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tests.lake.builders import LOOKUP_ROWS, PROVIDER, InMemoryLookups
+from tests.lake.builders import LOOKUP_ROWS, PROVIDER, store_table
 
 from threatmatch.home import Home
 from threatmatch.lake import Lake
@@ -15,20 +15,16 @@ from threatmatch.lake import Lake
 
 @pytest.fixture
 def home(home_dir: Path) -> Home:
-    """A fresh threatmatch home."""
-    return Home(home_dir).ensure()
+    """A fresh threatmatch home whose lookup store has the ThreatStream table named like the provider."""
+    home = Home(home_dir).ensure()
+    store_table(home, PROVIDER, LOOKUP_ROWS)
+    return home
 
 
 @pytest.fixture
-def lookups() -> InMemoryLookups:
-    """One ThreatStream table named like the provider."""
-    return InMemoryLookups({PROVIDER: [dict(row) for row in LOOKUP_ROWS]})
-
-
-@pytest.fixture
-def lake(home: Home, lookups: InMemoryLookups) -> Iterator[Lake]:
-    """A write-through Lake on the fresh home."""
-    with Lake(home, lookups=lookups) as handle:
+def lake(home: Home) -> Iterator[Lake]:
+    """A write-through Lake on the fresh home (lookup tables read from the home's real store)."""
+    with Lake(home) as handle:
         yield handle
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from tests.lake.builders import LOOKUP_ROWS, PROVIDER, InMemoryLookups, cloudtrail, ts_row
+from tests.lake.builders import LOOKUP_ROWS, PROVIDER, cloudtrail, store_table, ts_row
 
 from threatmatch.home import Home
 from threatmatch.lake import Lake, views
@@ -25,19 +25,20 @@ class TestLookupViews:
         assert result.rows[0] == [["203.0.113.50"], "203.0.113.50", "c2_ip", 90, "campaign-x"]
         assert len(result.rows) == len(LOOKUP_ROWS)
 
-    def test_exported_once_per_generation(self, lake: Lake, lookups: InMemoryLookups, home: Home) -> None:
-        """Repeated searches reuse the export; a new generation is exported once more."""
+    def test_exported_once_per_generation(self, lake: Lake, home: Home) -> None:
+        """Repeated searches reuse the export file; a sync's new generation gets one new export."""
         lake.search("SELECT count(*) FROM anomali_threatstream")
+        first = sorted((home.lake / "lookups").rglob("*.parquet"))
         lake.search("SELECT count(*) FROM anomali_threatstream")
-        assert lookups.rows_read == len(LOOKUP_ROWS)
-        lookups.replace(PROVIDER, [ts_row(9, "192.0.2.9", "c2_ip")])
+        assert sorted((home.lake / "lookups").rglob("*.parquet")) == first and len(first) == 1
+        store_table(home, PROVIDER, [ts_row(9, "192.0.2.9", "c2_ip")])
         assert lake.search("SELECT value FROM anomali_threatstream").rows == [["192.0.2.9"]]
-        assert lookups.rows_read == len(LOOKUP_ROWS) + 1
         assert len(set(_exports(home))) == 2  # the previous generation stays briefly for running searches
 
     def test_empty_table_is_an_empty_view(self, home: Home) -> None:
         """A table with no rows still has a view (with its match column)."""
-        lake = Lake(home, lookups=InMemoryLookups({"intel-prod": []}))
+        store_table(home, "intel-prod", [])
+        lake = Lake(home)
         assert lake.search("SELECT count(*) FROM anomali_intel_prod").rows == [[0]]
         assert "match" in lake.views()["anomali_intel_prod"]
 
@@ -45,9 +46,10 @@ class TestLookupViews:
         """A table bigger than one export chunk is written as several files and read back whole."""
         rows = [ts_row(i, f"10.1.{i // 256}.{i % 256}", "scan_ip") for i in range(250)]
         monkeypatch.setattr(views, "EXPORT_CHUNK_ROWS", 100)
-        lake = Lake(home, lookups=InMemoryLookups({"bulk": rows}))
+        store_table(home, "bulk", rows)
+        lake = Lake(home)
         assert lake.search("SELECT count(*), count(DISTINCT value) FROM anomali_bulk").rows == [[250, 250]]
-        assert len(_exports(home)) == 3
+        assert len(list((home.lake / "lookups" / "anomali_bulk").rglob("*.parquet"))) == 3
 
     def test_join_events_to_the_table(self, lake: Lake, now: datetime) -> None:
         """Events join to the lookup rows on any of their p_any_ip_addresses."""
@@ -62,7 +64,7 @@ class TestPlan:
     def test_views_exist_only_for_log_types_with_files(self, home: Home) -> None:
         """An empty log-type directory (e.g. after pruning) gets no view, so globs never fail."""
         (home.lake / "events" / "log_type=AWS.CloudTrail" / "dt=2024-01-01" / "hour=00").mkdir(parents=True)
-        plan = plan_views(home.lake)
+        plan = plan_views(home.lake, {})
         assert set(plan.bodies) == {"all_events", "alerts"}
 
     def test_log_types_sharing_a_view_name_are_one_view(self, home: Home) -> None:

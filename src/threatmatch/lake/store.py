@@ -17,6 +17,8 @@ from threatmatch.lake.retention import DatasetStats, PruneResult
 from threatmatch.lake.search import SearchResult
 from threatmatch.lake.views import LookupSource, export_lookups, plan_views
 from threatmatch.lake.writer import LakeWriter
+from threatmatch.storage.db import connect
+from threatmatch.storage.lookup_store import LookupStore
 
 
 class Lake:
@@ -112,15 +114,9 @@ class Lake:
         if not self.home.database.exists():
             yield None
             return
-        try:
-            from threatmatch.storage.lookup_store import LookupStore  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            yield None
-            return
-        from threatmatch.storage.db import connect
-
         conn = connect(self.home.database, readonly=True)
         try:
-            yield LookupStore(conn)  # type: ignore[no-any-return,unused-ignore]
+            known = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lookup_tables'")
+            yield LookupStore(conn) if known.fetchone() else None
         finally:
             conn.close()

@@ -55,7 +55,7 @@ class TableInfoLike(Protocol):
     @property
     def kind(self) -> str: ...
     @property
-    def generation(self) -> int: ...
+    def generation(self) -> int | None: ...
 
 
 class LookupSource(Protocol):
@@ -145,7 +145,8 @@ def plan_views(lake: Path, lookups: Mapping[str, Path] | None = None) -> ViewPla
 
 def _generation_dir_name(info: Any) -> str:
     stamp = hashlib.sha256(str(getattr(info, "updated_at", "")).encode()).hexdigest()[:10]
-    return f"gen-{int(info.generation)}-{stamp}"
+    generation = getattr(info, "generation", None)
+    return f"gen-{'none' if generation is None else int(generation)}-{stamp}"
 
 
 def export_lookups(lake: Path, source: LookupSource) -> dict[str, Path]:
