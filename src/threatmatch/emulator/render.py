@@ -1,0 +1,183 @@
+"""Whole indicator objects for generated rows, built on demand from the columns plus ``(seed, row)``.
+
+Everything not kept in a column (uuid, tags, geo, secondary confidences...) is derived from hashes of
+``(seed, row)``, so an object is identical every time it is served and nothing else is stored. For speed a
+row is rendered straight to JSON text (one f-string); ``render_object`` parses that text, so the dict and
+the served bytes can never disagree. The text is an *open* object (no closing brace): the server appends
+the order-dependent ``"sort"`` member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import Any
+
+import orjson
+
+from threatmatch.emulator import catalog
+from threatmatch.emulator.columns import NULL, Categorical, Columns
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_HMS = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}." for s in range(86400)]
+_MILLIS = [f"{m:03d}Z" for m in range(1000)]
+_days: dict[int, str] = {}
+_FEEDS = {feed.source: feed for feed in catalog.FEEDS}
+_ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
+_MASK = (1 << 64) - 1
+_TAG_JSON = [orjson.dumps(name).decode() for name in catalog.TAG_NAMES]
+_NET_JSON = [
+    f',"asn":"{asn}","org":{orjson.dumps(org).decode()},"country":"{cc}","latitude":{lat},"longitude":{lon}'
+    for asn, org, cc, lat, lon in catalog.NETWORKS
+]
+_NO_GEO = ',"asn":"","org":"","country":null,"latitude":null,"longitude":null'
+
+
+def iso(ms: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` for epoch milliseconds (ThreatStream's timestamp form)."""
+    days, rest = divmod(ms, 86_400_000)
+    day = _days.get(days)
+    if day is None:
+        day = _days[days] = date.fromordinal(_EPOCH_ORDINAL + days).isoformat() + "T"
+    seconds, milli = divmod(rest, 1000)
+    return day + _HMS[seconds] + _MILLIS[milli]
+
+
+def bifocals(ms: int, micro: int) -> str:
+    """The ``meta.detail2`` text ThreatStream writes when it deactivates an indicator."""
+    stamp = iso(ms)
+    return f"bifocals_deactivated_on_{stamp[:10]}_{stamp[11:23]}{micro % 1000:03d}"
+
+
+def row_hashes(salt: int, row: int) -> tuple[int, int]:
+    """Two independent 64-bit hashes of ``(salt, row)`` (tuple hashing of ints is stable across runs)."""
+    return hash((salt, row)) & _MASK, hash((row, salt, 1)) & _MASK
+
+
+def _public_ip(h: int) -> str:
+    first = 1 + (h % 223)
+    if first in (10, 127, 169, 172, 192):
+        first += 1
+    return f"{first}.{(h >> 8) & 255}.{(h >> 16) & 255}.{1 + ((h >> 24) % 254)}"
+
+
+def _tags(h: int, h2: int) -> str:
+    if (h >> 27) % 20 < 11:
+        return "null"
+    parts = []
+    for i in range((h >> 32) % 3 + 1):
+        bits = (h2 >> (i * 16)) & 0xFFFF
+        tag_id = _ID_CHARS[bits % 36] + _ID_CHARS[(bits >> 5) % 36] + _ID_CHARS[(bits >> 10) % 36]
+        org = ',"org_id":"88"' if bits % 7 == 0 else ""
+        parts.append(f'{{"id":"{tag_id}","name":{_TAG_JSON[bits % len(_TAG_JSON)]}{org}}}')
+    return "[" + ",".join(parts) + "]"
+
+
+def _text(value: str | None) -> str:
+    if value is None:
+        return "null"
+    if '"' in value or "\\" in value or not value.isascii() or not value.isprintable():
+        return orjson.dumps(value).decode()
+    return f'"{value}"'
+
+
+class _Labels:
+    """JSON literals of a categorical column's labels, extended as labels are added."""
+
+    def __init__(self, cat: Categorical) -> None:
+        self.cat = cat
+        self.json: list[str] = []
+
+    def refresh(self) -> list[str]:
+        labels = self.cat.labels
+        if len(self.json) != len(labels):
+            self.json.extend(_text(label) for label in labels[len(self.json):])
+        return self.json
+
+
+def make_renderer(columns: Columns, seed: int) -> Callable[[Iterable[int]], list[str]]:
+    """A function giving the open JSON object texts of generated rows."""
+    num, cat = columns.numbers, columns.categories
+    ids, uids, confs, feed_ids = num["id"], num["update_id"], num["confidence"], num["feed_id"]
+    created, modified, expires = num["created_ts"], num["modified_ts"], num["expiration_ts"]
+    names = ("type", "itype", "threat_type", "subtype", "status", "source", "meta.severity", "tlp")
+    literals = {name: _Labels(cat[name]) for name in names}
+    values = columns.values
+    salt = hash(("threatmatch-emulator", seed)) & _MASK
+
+    def render_rows(rows: Iterable[int]) -> list[str]:
+        # Per row: (JSON literal list, code array) for each categorical column, looked up once per call.
+        j = {name: (literals[name].refresh(), cat[name].codes) for name in names}
+        (j_type, c_type), (j_ity, c_ity), (j_thr, c_thr), (j_sub, c_sub) = (
+            j["type"], j["itype"], j["threat_type"], j["subtype"])
+        (j_st, c_st), (j_src, c_src), (j_sev, c_sev), (j_tlp, c_tlp) = (
+            j["status"], j["source"], j["meta.severity"], j["tlp"])
+        l_type, l_ity, l_st, l_src = (cat[n].labels for n in ("type", "itype", "status", "source"))
+
+        def render(row: int) -> str:
+            h, h2 = row_hashes(salt, row)
+            ident, value, conf = ids[row], values[row], confs[row]
+            mod, crt, exp = modified[row], created[row], expires[row]
+            typ, ity, status = l_type[c_type[row]], l_ity[c_ity[row]], l_st[c_st[row]]
+            feed = _FEEDS.get(l_src[c_src[row]] or "", catalog.FEEDS[0])
+            mod_text = iso(mod)
+            head = (
+                f'{{"id":{ident},"uuid":"{h >> 32:08x}-{(h >> 16) & 0xFFFF:04x}-4{h & 0xFFF:03x}-'
+                f'{0x8000 | ((h2 >> 48) & 0x3FFF):04x}-{h2 & 0xFFFFFFFFFFFF:012x}","value":{_text(value)},'
+                f'"type":{j_type[c_type[row]]},"itype":{j_ity[c_ity[row]]},"threat_type":{j_thr[c_thr[row]]},'
+                f'"subtype":{j_sub[c_sub[row]]},"status":{j_st[c_st[row]]},"confidence":{conf},'
+            )
+            detail2 = bifocals(mod, h) if status == "inactive" else feed.imported_by
+            maltype = f',"maltype":"{catalog.MALTYPES[h2 % 8]}"' if ity in ("mal_md5", "trojan_md5") else ""
+            score = max(0, min(100, conf + (h >> 20) % 41 - 20)) if conf >= 0 else (h >> 20) % 60
+            circles = f"[{146 + (h2 >> 20) % 9000}]" if (h >> 53) % 10 == 0 else "null"
+            owner = feed.owner_organization_id
+            expiry = "null" if exp == NULL else f'"{iso(exp)}"'
+            creator = '"analyst@example.com"' if feed.feed_id == 0 and (h >> 5) & 1 else "null"
+            description = _text(catalog.DESCRIPTIONS[h2 % 5]) if (h >> 58) % 16 == 0 else "null"
+            body = (
+                f'"source_reported_confidence":{conf if (h >> 7) & 3 else (h >> 60) % 101},'
+                f'"retina_confidence":{-1 if (h >> 9) % 10 < 7 else (h >> 13) % 101},"threatscore":{score},'
+                f'"meta":{{"severity":{j_sev[c_sev[row]]},"detail2":"{detail2}"{maltype}}},"tags":{_tags(h, h2)},'
+                f'"tlp":{j_tlp[c_tlp[row]]},"trusted_circle_ids":{circles},"feed_id":{feed_ids[row]},'
+                f'"source":{j_src[c_src[row]]},"owner_organization_id":{"null" if owner is None else owner},'
+                f'"created_ts":"{mod_text if crt == mod else iso(crt)}","modified_ts":"{mod_text}",'
+                f'"expiration_ts":{expiry},"update_id":{uids[row]},'
+                f'"is_public":{"true" if feed.is_public else "false"},"is_anonymous":false,"is_editable":false,'
+                f'"can_add_public_tags":true,"created_by":{creator},"description":{description},'
+                f'"workgroups":[],"target_industry":[],"locations":[],"source_locations":[],'
+                f'"resource_uri":"/api/v2/intelligence/{ident}/"'
+            )
+            return head + body + _network(h, h2, typ, value, feed)
+
+        return [render(row) for row in rows]
+
+    return render_rows
+
+
+def _network(h: int, h2: int, typ: str | None, value: str | None, feed: catalog.Feed) -> str:
+    """The resolved-address members: ip, asn/org/geo, rdns, and the keys compact feeds leave out."""
+    if typ == "ip":
+        ip: str | None = value
+    elif typ in ("domain", "url") and (h >> 40) % 100 < 35:
+        ip = _public_ip(h2 >> 20)
+    else:
+        ip = None
+    if ip is not None:
+        geo = _NET_JSON[(h2 >> 8) % len(_NET_JSON)] if (h >> 45) % 10 < 8 else _NO_GEO
+        rdns = "null"
+        if typ == "ip" and (h >> 50) % 5 == 0 and geo.startswith(',"asn":"24940"'):
+            rdns = f'"static.{ip}.clients.your-server.de"'
+        tail = f',"ip":{_text(ip)}{geo},"rdns":{rdns}'
+    elif feed.compact:
+        return ',"asn":"","org":"","rdns":null'
+    else:
+        tail = ',"ip":null' + _NO_GEO + ',"rdns":null'
+    session = 1000 + (h2 >> 40) % 4000 if feed.feed_id == 0 and (h >> 56) % 3 else "null"
+    return tail + f',"import_session_id":{session},"source_created":null,"source_modified":null'
+
+
+def object_from_text(open_text: str) -> dict[str, Any]:
+    """The dict of an open JSON object text produced by a renderer."""
+    result: dict[str, Any] = orjson.loads(open_text + "}")
+    return result
