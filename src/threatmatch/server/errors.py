@@ -51,6 +51,7 @@ def _status_for(exc: tm.ThreatmatchError) -> tuple[int, str]:
         (tm.SyncError, 502, "sync_failed"),
         (tm.ParseError, 422, "parse_error"),
         (tm.RuleError, 422, "bad_rule"),
+        (tm.SearchError, 422, "bad_search"),
         (tm.SecretError, 500, "secret_error"),
         (tm.StorageError, 500, "storage_error"),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -30,6 +30,7 @@ class Metrics:
     """Counters and histograms the service updates; ``render()`` is the /metrics body."""
 
     def __init__(self) -> None:
+        disable_created_metrics()  # no *_created series: they double the exposition for no use here
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.events_in = Counter("threatmatch_events_received", "Lines received for ingest", ["log_type"], registry=r)

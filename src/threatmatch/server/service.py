@@ -1,5 +1,5 @@
-"""The long-running side of the service: database connections, tokens, metrics, and (as wired in
-``wiring.py``) the lookup tables, the enrichment + detection pipeline, the lake and the scheduler.
+"""The long-running side of the service: database connections, tokens, metrics, the live lookup tables,
+provider syncs and the enricher the ingest pipeline uses.
 """
 
 from __future__ import annotations
@@ -7,18 +7,38 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from threatmatch.enrich.config import EnrichmentConfig, LogTypeSetting
+from threatmatch.errors import SyncError, ThreatmatchError
 from threatmatch.home import Home
 from threatmatch.server import parts
 from threatmatch.server.auth import SessionSigner, load_or_create_key
+from threatmatch.server.drafts import Drafts
+from threatmatch.server.engine import Engine
+from threatmatch.server.errors import ApiError
 from threatmatch.server.metrics import Metrics
 from threatmatch.server.settings import ServerSettings
+from threatmatch.server.tables import TableSet
 from threatmatch.server.tokens import TokenStore
 from threatmatch.storage.db import connect
+from threatmatch.storage.providers_repo import ProviderRepo
+from threatmatch.storage.secrets import SecretBox
+from threatmatch.sync.scheduler import Scheduler
 
 log = logging.getLogger("threatmatch.server")
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """What the console says after "Sync now"."""
+
+    ok: bool
+    message: str
 
 
 class Service:
@@ -29,11 +49,19 @@ class Service:
         self.settings = settings or ServerSettings()
         self.metrics = Metrics()
         self.signer = SessionSigner(load_or_create_key(home.root / "session.key"), self.settings.session_ttl_s)
+        self.secretbox = SecretBox.for_key_file(home.secret_key)
+        self.tables = TableSet(self.home)
+        self.drafts = Drafts()
+        self._engine: Engine | None = None
+        self.scheduler: Scheduler | None = None
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        self._sync_locks: dict[str, threading.Lock] = {}
+        self._sync_locks_guard = threading.Lock()
         self._on_start: list[Callable[[], None]] = []
-        self.metrics.watch_tables(self.table_sizes)
+        self._on_stop: list[Callable[[], None]] = []
+        self.metrics.watch_tables(self.tables.sizes)
 
     # -- database --------------------------------------------------------------------------------
     def db(self) -> sqlite3.Connection:
@@ -49,14 +77,45 @@ class Service:
     def tokens(self) -> TokenStore:
         return TokenStore(self.db())
 
+    def repo(self) -> ProviderRepo:
+        return ProviderRepo(self.db(), self.secretbox)
+
     # -- lifecycle -------------------------------------------------------------------------------
     def on_start(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` in a background thread once the service has started (e.g. the demo bootstrap)."""
         self._on_start.append(callback)
 
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` when the service stops (before the database closes)."""
+        self._on_stop.append(callback)
+
+    @property
+    def engine(self) -> Engine:
+        """The ingest path (built by ``start``)."""
+        if self._engine is None:
+            raise ApiError(503, "starting", "the service is still starting; retry in a moment")
+        return self._engine
+
+    def enrichment_config(self) -> EnrichmentConfig:
+        return EnrichmentConfig(self.db())
+
+    def settings_changed(self) -> None:
+        """Enrichment settings or the set of providers changed: rebuild the enricher."""
+        self.engine.rebuild(self.enrichment_config())
+
     def start(self) -> None:
-        """Open the database (creating its schema) before the first request, then run start hooks."""
-        self.db()
+        """Open the database, load every provider's table, build the engine, start the scheduler,
+        then run start hooks in the background."""
+        conn = self.db()
+        for name in self.repo().names():
+            self.tables.load(conn, name)
+        self._engine = Engine(self.home, self.metrics, lambda: self.tables.live,
+                              rule_paths=self.settings.rule_paths, batch_size=self.settings.batch_size)
+        self.settings_changed()
+        if self.settings.run_scheduler:
+            self.scheduler = Scheduler(lambda: self.repo().schedules(), self._scheduled_sync,
+                                       last_run=self._last_attempt)
+            self.scheduler.start(poll_s=5.0)
         for callback in self._on_start:
             threading.Thread(target=self._run_hook, args=(callback,), name="threatmatch-start-hook",
                              daemon=True).start()
@@ -69,6 +128,13 @@ class Service:
             log.exception("start hook %s failed", getattr(callback, "__qualname__", callback))
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop(timeout=5.0)
+        for callback in reversed(self._on_stop):
+            try:
+                callback()
+            except Exception:
+                log.exception("stop hook failed")
         with self._conns_lock:
             for conn in self._conns:
                 try:
@@ -76,16 +142,126 @@ class Service:
                 except sqlite3.Error:  # pragma: no cover - closing a connection from another thread
                     pass
             self._conns.clear()
+        if self._engine is not None:
+            self._engine.close()
 
-    # -- state shown in metrics and health --------------------------------------------------------
+    # -- providers -------------------------------------------------------------------------------
+    def provider_added(self, name: str) -> None:
+        """A provider was stored: give it a live table (empty until its first sync)."""
+        if self.tables.ensure(name):
+            self.settings_changed()
+
+    def provider_removed(self, name: str) -> None:
+        """A provider was deleted: drop its lookup table and stop enriching with it."""
+        from threatmatch.storage.lookup_store import LookupStore
+
+        try:
+            LookupStore(self.db()).drop(name)
+        except ThreatmatchError:  # never synced: no table to drop
+            pass
+        self.enrichment_config().reset(name)
+        if self.tables.remove(name):
+            self.settings_changed()
+
+    def _sync_lock(self, name: str) -> threading.Lock:
+        with self._sync_locks_guard:
+            return self._sync_locks.setdefault(name, threading.Lock())
+
+    def sync(self, name: str, *, wait: bool = False) -> Any:
+        """Refresh ``name`` now (one run at a time per provider), then swap its live table.
+
+        A run already in progress answers 409 unless ``wait``, which waits for it and runs again.
+        """
+        from threatmatch.sync.job import sync_provider
+
+        self.repo().get(name)  # NotFoundError before taking the lock
+        lock = self._sync_lock(name)
+        if not lock.acquire(blocking=wait):
+            raise ApiError(409, "sync_running", f"a sync of provider {name!r} is already running; "
+                           "its result will show in the provider status")
+        started = time.perf_counter()
+        conn = connect(self.home.database)
+        try:
+            try:
+                result = sync_provider(conn, self.home, name, secretbox=self.secretbox)
+            except SyncError:
+                self.metrics.sync_failures.labels(name).inc()
+                raise
+            finally:
+                self.metrics.sync_duration.labels(name).observe(time.perf_counter() - started)
+            if self.tables.load(conn, name):
+                self.settings_changed()
+            return result
+        finally:
+            conn.close()
+            lock.release()
+
+    def sync_in_background(self, name: str, *, wait_s: float) -> SyncOutcome:
+        """Start a sync and wait up to ``wait_s`` for it; a longer sync keeps running in the background."""
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["result"] = self.sync(name)
+            except (ThreatmatchError, ApiError) as exc:
+                box["error"] = exc
+            except Exception as exc:  # reported to the user, logged with its traceback
+                log.exception("sync of %s failed", name)
+                box["error"] = exc
+
+        worker = threading.Thread(target=run, name=f"threatmatch-sync-{name}", daemon=True)
+        worker.start()
+        worker.join(wait_s)
+        if worker.is_alive():
+            return SyncOutcome(True, f"Sync of {name!r} started and is still running; refresh to see the result.")
+        error = box.get("error")
+        if isinstance(error, ApiError):
+            return SyncOutcome(False, error.message)
+        if error is not None:
+            return SyncOutcome(False, f"Sync failed: {error}")
+        result = box["result"]
+        return SyncOutcome(True, f"Synced {name!r}: {result.rows} indicators stored (fetched {result.fetched}, "
+                                 f"rejected {result.rejected}, duplicates {result.duplicates}) in "
+                                 f"{result.duration_s:.1f} s.")
+
+    def _scheduled_sync(self, name: str) -> None:
+        """A scheduled refresh; skipped when a manual one is running (it serves as this period's run)."""
+        try:
+            self.sync(name)
+        except ApiError as exc:
+            log.info("scheduled sync of %s skipped: %s", name, exc.message)
+
+    def _last_attempt(self, name: str) -> float | None:
+        attempt = self.repo().status(name).last_attempt
+        return datetime.fromisoformat(attempt).timestamp() if attempt else None
+
+    def next_run(self, name: str) -> str | None:
+        """When the scheduler will refresh ``name`` next (None without a scheduler)."""
+        if self.scheduler is None:
+            return None
+        due = self.scheduler.next_run(name)
+        if due is None:
+            return None
+        return datetime.fromtimestamp(due, UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+    # -- enriched log types -----------------------------------------------------------------------
+    def enriched_log_types(self, name: str, *, include_disabled: bool = False) -> list[LogTypeSetting]:
+        """The provider's "Enriched Log Types": effective setting per log type (enabled ones by default)."""
+        shown = self.enrichment_config().show(name, list(self.engine.registry))
+        return shown if include_disabled else [s for s in shown if s.enabled]
+
+    def enriched_log_type_count(self, name: str) -> int | None:
+        """How many log types ``name`` enriches."""
+        return len(self.enriched_log_types(name))
+
+    def sync_running(self, name: str) -> bool:
+        return self._sync_lock(name).locked()
+
+    # -- state shown in metrics, health and the console ------------------------------------------
     def components(self) -> dict[str, bool]:
         """Which parts of the pipeline this installation has."""
         return parts.available()
 
-    def provider_summaries(self) -> list[dict[str, Any]]:
-        """One row per provider for the Enrichments list."""
-        return []
-
     def table_sizes(self) -> Mapping[str, int]:
         """Rows in each provider's live lookup table."""
-        return {}
+        return self.tables.sizes()

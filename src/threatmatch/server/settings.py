@@ -14,6 +14,8 @@ class ServerSettings:
 
     #: Largest accepted ingest body, compressed or not (and the cap on the decompressed size).
     max_body_bytes: int = 16 * MIB
+    #: Largest accepted ingest body after gzip decompression (guards against zip bombs).
+    max_decompressed_bytes: int = 128 * MIB
     #: Most rows a search returns; a larger ``limit`` is refused with 422.
     search_row_limit: int = 10_000
     #: Longest a search may run before it is interrupted.

@@ -20,6 +20,6 @@ def unknown(path: str) -> None:
 
 def api_routers() -> list[APIRouter]:
     """Every API router, in the order the OpenAPI document lists them; the fallback comes last."""
-    from threatmatch.server.routes import health, metrics
+    from threatmatch.server.routes import health, ingest, lookup, metrics, providers
 
-    return [health.router, metrics.router, _fallback]
+    return [health.router, providers.router, lookup.router, ingest.router, metrics.router, _fallback]
