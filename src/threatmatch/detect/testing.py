@@ -60,6 +60,8 @@ def _holder(rule: LoadedRule, name: str) -> Any:
 class TestOutcome:
     """The verdict on one rule test."""
 
+    __test__ = False  # not a pytest test class
+
     rule_id: str
     test_name: str
     passed: bool

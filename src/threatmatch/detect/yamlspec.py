@@ -93,7 +93,10 @@ def _is_int(minimum: int) -> Callable[[Any], bool]:
 
 
 def _is_reports(v: Any) -> bool:
-    return isinstance(v, dict) and all(isinstance(k, str) and _is_str_list(x) for k, x in v.items())
+    return isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(x, list) and all(isinstance(i, (str, int, float)) for i in x)
+        for k, x in v.items()
+    )
 
 
 def unknown_keys(doc: dict[str, Any], known: frozenset[str]) -> list[str]:
@@ -127,7 +130,10 @@ def parse_rule(doc: dict[str, Any]) -> RuleSpec:
         "runbook": check.get("Runbook", _is_str, "a string", default=""),
         "reference": check.get("Reference", _is_str, "a string", default=""),
         "tags": check.get("Tags", _is_str_list, "a list of strings", default=[]),
-        "reports": check.get("Reports", _is_reports, "a mapping of framework to a list of strings", default={}),
+        "reports": {
+            k: [str(i) for i in x]
+            for k, x in check.get("Reports", _is_reports, "a mapping of framework to a list of ids", default={}).items()
+        },
         "summary_attributes": check.get("SummaryAttributes", _is_str_list, "a list of strings", default=[]),
         "destinations": check.get("OutputIds", _is_str_list, "a list of strings", default=None),
         "create_alert": check.get("CreateAlert", _is_bool, "true or false", default=True),
