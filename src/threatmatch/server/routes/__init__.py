@@ -20,6 +20,7 @@ def unknown(path: str) -> None:
 
 def api_routers() -> list[APIRouter]:
     """Every API router, in the order the OpenAPI document lists them; the fallback comes last."""
-    from threatmatch.server.routes import health, ingest, lookup, metrics, providers
+    from threatmatch.server.routes import health, ingest, lookup, metrics, providers, search
 
-    return [health.router, providers.router, lookup.router, ingest.router, metrics.router, _fallback]
+    return [health.router, providers.router, lookup.router, ingest.router, search.router, metrics.router,
+            _fallback]

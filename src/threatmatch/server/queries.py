@@ -1,0 +1,86 @@
+"""Search SQL built from console/API filters. Every user value goes in as an escaped literal, never as SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from threatmatch.lake.views import quote_literal
+from threatmatch.server.errors import ApiError
+
+SEVERITIES = ("INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Filters of the Events page / ``GET /api/v1/events``."""
+
+    log_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    provider: str | None = None
+    value: str | None = None
+    matched_only: bool = False
+    limit: int = 50
+
+
+def _ts(moment: datetime) -> str:
+    return "TIMESTAMP " + quote_literal(moment.strftime("%Y-%m-%d %H:%M:%S.%f"))
+
+
+def events_sql(f: EventFilter) -> str:
+    """Newest first; provider/value filters look at the flattened matches (``p_enrichment_matches``)."""
+    where: list[str] = []
+    if f.log_type:
+        where.append(f"p_log_type = {quote_literal(f.log_type)}")
+    if f.since is not None:
+        where.append(f"p_event_time >= {_ts(f.since)}")
+    if f.until is not None:
+        where.append(f"p_event_time < {_ts(f.until)}")
+    match_conditions = []
+    if f.provider:
+        match_conditions.append(f"m.provider = {quote_literal(f.provider)}")
+    if f.value:
+        match_conditions.append(f"m.match = {quote_literal(f.value)}")
+    if match_conditions:
+        where.append("len(list_filter(p_enrichment_matches, lambda m: " + " AND ".join(match_conditions) + ")) > 0")
+    elif f.matched_only:
+        where.append("len(p_enrichment_matches) > 0")
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    return ("SELECT p_log_type, p_event_time, p_row_id, p_any_ip_addresses, p_any_domain_names, "
+            "len(p_enrichment_matches) AS matches, p_enrichment, event FROM all_events"
+            f"{clause} ORDER BY p_event_time DESC NULLS LAST, p_row_id LIMIT {int(f.limit)}")
+
+
+def alerts_sql(*, severity: str | None = None, rule_id: str | None = None, limit: int = 100) -> str:
+    where = []
+    if severity:
+        if severity.upper() not in SEVERITIES:
+            raise ApiError(422, "invalid", f"severity must be one of {', '.join(SEVERITIES)} (got {severity!r})",
+                           "severity")
+        where.append(f"upper(severity) = {quote_literal(severity.upper())}")
+    if rule_id:
+        where.append(f"rule_id = {quote_literal(rule_id)}")
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    return ("SELECT alert_id, rule_id, title, severity, created_at, updated_at, first_event_time, last_event_time, "
+            f"event_count, log_types FROM alerts{clause} ORDER BY updated_at DESC, alert_id LIMIT {int(limit)}")
+
+
+def alert_sql(alert_id: str) -> str:
+    return f"SELECT * FROM alerts WHERE alert_id = {quote_literal(alert_id)} LIMIT 1"
+
+
+def parse_time(text: str | None, field: str) -> datetime | None:
+    """``2024-01-31``, ``2024-01-31T12:00`` or ``...Z``/offset text (UTC); 422 naming ``field`` otherwise."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(422, "invalid", f"{field} {text!r} is not a date or time: use e.g. 2024-01-31 or "
+                       "2024-01-31T12:00:00Z", field) from None
+    if moment.tzinfo is not None:
+        from datetime import UTC
+
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
