@@ -1,7 +1,8 @@
 """Compile a schema once into a fast normaliser closure (the hot path of enrichment).
 
-The closure walks only the indicator-bearing paths (precomputed per object level, list fan-out for
-arrays) with dict gets, then adds the standard fields::
+The visitor walks only the indicator-bearing paths: for each object level a straight-line function is
+generated from the schema (dict gets, inline nested objects, list fan-out for arrays), then the standard
+fields are added::
 
     normalize = compile_normalizer(schema)
     event = normalize(raw, "2024-05-01 10:00:00.000", row_id)   # mutates and returns ``raw``
@@ -13,95 +14,143 @@ It never raises on odd JSON: values of an unexpected type are skipped. Input key
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from threatmatch.logtypes.jsonscan import compile_walker
-from threatmatch.logtypes.scanners import SCANNERS, Acc, Scanner, combine
+from threatmatch.logtypes.scanners import SCANNERS, Pairs, Resolver, group, resolver
 from threatmatch.logtypes.schema import FieldSpec, Schema
 from threatmatch.logtypes.timestamps import TimeParser, compile_time_parser
 
-Visitor = Callable[[Any, Acc], None]
+Extend = Callable[[Pairs], None]
+Visitor = Callable[[Any, Extend], None]
 Normalizer = Callable[[dict[str, Any], str, str], dict[str, Any]]
 
 _MAX_NESTING = 32
 
 
-def _scan_list(items: list[Any], scan: Scanner, acc: Acc, depth: int = 0) -> None:
+def _scan_list(items: list[Any], resolve: Resolver, extend: Extend, depth: int = 0) -> None:
     for item in items:
         kind = item.__class__
         if kind is str:
-            scan(item, acc)
+            found = resolve(item)
+            if found:
+                extend(found)
         elif kind is int:
-            scan(str(item), acc)
+            found = resolve(str(item))
+            if found:
+                extend(found)
         elif kind is list and depth < _MAX_NESTING:
-            _scan_list(item, scan, acc, depth + 1)
+            _scan_list(item, resolve, extend, depth + 1)
 
 
-def _fan_out(value: Any, visit: Visitor, acc: Acc, depth: int = 0) -> None:
+def _fan_out(value: Any, visit: Visitor, extend: Extend, depth: int = 0) -> None:
     """Apply ``visit`` to a dict, or to every dict inside (nested) lists."""
     kind = value.__class__
     if kind is dict:
-        visit(value, acc)
+        visit(value, extend)
     elif kind is list and depth < _MAX_NESTING:
         for item in value:
-            _fan_out(item, visit, acc, depth + 1)
+            _fan_out(item, visit, extend, depth + 1)
 
 
-def _leaf_scanner(spec: FieldSpec) -> Scanner | None:
-    """Scanner for a string field, or for an array whose (nested) element is a string field."""
+def _leaf(value: Any, resolve: Resolver, extend: Extend) -> None:
+    """A leaf value that is not a plain string: lists fan out, integers are scanned as text."""
+    kind = value.__class__
+    if kind is list:
+        _scan_list(value, resolve, extend)
+    elif kind is int:
+        found = resolve(str(value))
+        if found:
+            extend(found)
+
+
+def _target(spec: FieldSpec) -> FieldSpec:
+    """The element spec under (nested) arrays."""
     while spec.type == "array" and spec.element is not None:
         spec = spec.element
-    return combine(spec.indicators) if spec.indicators else None
+    return spec
 
 
-def _object_visitor(fields: tuple[FieldSpec, ...]) -> Visitor | None:
-    """Visitor for one object level; None when nothing below carries indicators."""
-    leaves: list[tuple[str, Scanner]] = []
-    children: list[tuple[str, Visitor]] = []
-    walkers: list[tuple[str, Visitor]] = []
-    for spec in fields:
-        target = spec
-        while target.type == "array" and target.element is not None:
-            target = target.element
-        if target.type == "object":
-            child = _object_visitor(target.fields)
-            if child is not None:
-                children.append((spec.name, child))
-        elif target.type == "json" and target.scan:
-            walkers.append((spec.name, compile_walker(target.scan)))
-        else:
-            scanner = _leaf_scanner(spec)
-            if scanner is not None:
-                leaves.append((spec.name, scanner))
-    if not leaves and not children and not walkers:
-        return None
-    leaf_steps = tuple(leaves)
-    child_steps = tuple(children)
-    walker_steps = tuple(walkers)
+def _relevant(spec: FieldSpec) -> bool:
+    target = _target(spec)
+    if target.type == "object":
+        return any(_relevant(child) for child in target.fields)
+    if target.type == "json":
+        return bool(target.scan)
+    return bool(target.indicators)
 
-    def visit(obj: dict[str, Any], acc: Acc) -> None:
-        get = obj.get
-        for name, scan in leaf_steps:
-            value = get(name)
-            if value is None:
+
+class _Generator:
+    """Writes one straight-line visitor function per object level (dict gets, no per-event schema walk).
+
+    Only schema field names reach the generated source, always as ``repr()`` string literals; resolvers,
+    their memo dicts, walkers and child visitors are passed in the namespace. Log data never is.
+    """
+
+    def __init__(self) -> None:
+        self.namespace: dict[str, Any] = {"_leaf": _leaf, "_fan_out": _fan_out}
+        self.count = 0
+
+    def name(self, prefix: str, value: Any) -> str:
+        self.count += 1
+        label = f"{prefix}{self.count}"
+        self.namespace[label] = value
+        return label
+
+    def level(self, fields: tuple[FieldSpec, ...], var: str, indent: str, out: list[str]) -> None:
+        value = f"v{len(indent) // 4}"
+        for spec in fields:
+            if not _relevant(spec):
                 continue
-            kind = value.__class__
-            if kind is str:
-                scan(value, acc)
-            elif kind is list:
-                _scan_list(value, scan, acc)
-            elif kind is int:
-                scan(str(value), acc)
-        for name, child in child_steps:
-            value = get(name)
-            if value is not None:
-                _fan_out(value, child, acc)
-        for name, walker in walker_steps:
-            value = get(name)
-            if value is not None:
-                walker(value, acc)
+            target = _target(spec)
+            out.append(f"{indent}{value} = {var}.get({spec.name!r})")
+            if target.type == "object":
+                nested = self.function(target.fields)
+                out.append(f"{indent}if {value}.__class__ is dict:")
+                self.level(target.fields, value, indent + "    ", out)
+                out.append(f"{indent}elif {value}.__class__ is list:")
+                out.append(f"{indent}    _fan_out({value}, {nested}, ext)")
+            elif target.type == "json":
+                walker = self.name("W", compile_walker(target.scan))
+                out.append(f"{indent}if {value} is not None:")
+                out.append(f"{indent}    {walker}({value}, ext)")
+            else:
+                resolve, memo = resolver(target.indicators)
+                function = self.name("R", resolve)
+                lookup = self.name("M", memo.get)
+                out += [
+                    f"{indent}if {value}.__class__ is str:",
+                    f"{indent}    r = {lookup}({value})",
+                    f"{indent}    if r is None:",
+                    f"{indent}        r = {function}({value})",
+                    f"{indent}    if r:",
+                    f"{indent}        ext(r)",
+                    f"{indent}elif {value} is not None:",
+                    f"{indent}    _leaf({value}, {function}, ext)",
+                ]
 
-    return visit
+    def function(self, fields: tuple[FieldSpec, ...]) -> str:
+        """Compile a visitor for one object level into the namespace; return its name."""
+        self.count += 1
+        label = f"V{self.count}"
+        out = [f"def {label}(obj, ext):"]
+        self.level(fields, "obj", "    ", out)
+        if len(out) == 1:
+            out.append("    return None")
+        code = compile("\n".join(out) + "\n", f"<normaliser {label}>", "exec")
+        exec(code, self.namespace)  # noqa: S102 - source built from schema field names via repr() only
+        return label
+
+
+def build_visitor(fields: tuple[FieldSpec, ...]) -> Visitor | None:
+    """The top-level visitor of a schema, or None when no field carries indicators."""
+    if not any(_relevant(spec) for spec in fields):
+        return None
+    generator = _Generator()
+    label = generator.function(fields)
+    visitor: Visitor = generator.namespace[label]
+    return visitor
 
 
 def event_time_paths(
@@ -140,7 +189,7 @@ def _time_getter(path: tuple[str, ...], parse: TimeParser) -> Callable[[dict[str
 
 def compile_normalizer(schema: Schema) -> Normalizer:
     """Build the per-log-type normaliser ``(raw, parse_time_text, row_id) -> event``."""
-    visit = _object_visitor(schema.fields)
+    visit = build_visitor(schema.fields)
     time_getters = tuple(
         _time_getter(path, compile_time_parser(spec.time_formats)) for path, spec in event_time_paths(schema.fields)
     )
@@ -148,12 +197,16 @@ def compile_normalizer(schema: Schema) -> Normalizer:
     version = schema.version
 
     def normalize(event: dict[str, Any], parse_time: str, row_id: str) -> dict[str, Any]:
-        reserved = [key for key in event if key[:2] == "p_"]
-        for key in reserved:
-            del event[key]
-        acc: Acc = {}
+        try:
+            dirty = any(map(str.startswith, event, repeat("p_")))
+        except TypeError:  # a non-text key (not from JSON): check each key
+            dirty = True
+        if dirty:
+            for key in [key for key in event if key.__class__ is str and key[:2] == "p_"]:
+                del event[key]
+        pairs: list[tuple[str, str]] = []
         if visit is not None:
-            visit(event, acc)
+            visit(event, pairs.extend)
         event_time = None
         for getter in time_getters:
             event_time = getter(event)
@@ -164,9 +217,8 @@ def compile_normalizer(schema: Schema) -> Normalizer:
         event["p_event_time"] = event_time or parse_time
         event["p_parse_time"] = parse_time
         event["p_schema_version"] = version
-        for field in sorted(acc):
-            values = acc[field]
-            event[field] = sorted(set(values)) if len(values) > 1 else values
+        if pairs:
+            event.update(group(pairs))
         return event
 
     return normalize

@@ -339,17 +339,61 @@ SCANNERS: dict[str, tuple[Scanner, tuple[str, ...]]] = {
 KNOWN_INDICATORS: tuple[str, ...] = tuple(SCANNERS)
 
 
+MEMO_LIMIT = 8192
+Pairs = tuple[tuple[str, str], ...]
+Resolver = Callable[[str], Pairs]
+
+
 def combine(names: tuple[str, ...]) -> Scanner:
     """One scanner running every named scanner on the same value (names already validated)."""
     scanners = tuple(SCANNERS[name][0] for name in names)
-    if len(scanners) == 1:
-        return scanners[0]
 
     def scan_all(value: str, acc: Acc) -> None:
         for scan in scanners:
             scan(value, acc)
 
     return scan_all
+
+
+def resolver(names: tuple[str, ...]) -> tuple[Resolver, dict[str, Pairs]]:
+    """Memoised ``value -> ((p_any field, indicator), ...)`` for the named scanners, and its memo.
+
+    Scanners are pure and log fields repeat the same users, hosts and ARNs, so the hot path first
+    looks the value up in the memo (a plain dict, also handed out for inlining) and only calls the
+    resolver on a miss. The memo is dropped when it reaches ``MEMO_LIMIT`` entries.
+    """
+    scan = combine(names)
+    memo: dict[str, Pairs] = {}
+
+    def resolve(value: str) -> Pairs:
+        found = memo.get(value)
+        if found is None:
+            fresh: Acc = {}
+            scan(value, fresh)
+            found = tuple((field, item) for field, items in fresh.items() for item in items)
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[value] = found
+        return found
+
+    return resolve, memo
+
+
+def group(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """``[(field, value), ...]`` -> ``{field: sorted unique values}`` with fields in sorted order."""
+    grouped: Acc = {}
+    for field, value in pairs:
+        values = grouped.get(field)
+        if values is None:
+            grouped[field] = [value]
+        else:
+            values.append(value)
+    if len(grouped) > 1:
+        grouped = {field: grouped[field] for field in sorted(grouped)}
+    for field, values in grouped.items():
+        if len(values) > 1:
+            grouped[field] = sorted(set(values))
+    return grouped
 
 
 def finish(acc: Acc) -> dict[str, list[str]]:

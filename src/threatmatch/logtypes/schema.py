@@ -93,6 +93,7 @@ class _Problems:
 def _fail(problems: list[tuple[str, str]], source: str) -> NoReturn:
     lines = [f"{path}: {message}" if path else message for path, message in problems]
     text = lines[0] if len(lines) == 1 else f"{len(lines)} problems:\n  " + "\n  ".join(lines)
+    text += "\n  fix: correct the field(s) named above and retry; the schema format is in docs/logtypes.md"
     error = SchemaError(text, source=source)
     error.path = problems[0][0]
     raise error

@@ -29,7 +29,7 @@ def fraction(digits: str) -> str:
 
 
 def _text(moment: datetime, digits: str) -> str:
-    return f"{moment:%Y-%m-%d %H:%M:%S}.{fraction(digits)}"
+    return f"{moment.isoformat(' ', 'seconds')}.{fraction(digits)}"
 
 
 def _offset(zone: str) -> timedelta | None:
@@ -74,8 +74,9 @@ def parse_rfc3339(value: Any) -> str | None:
     try:
         moment = datetime(int(stamp[0:4]), int(stamp[4:6]), int(stamp[6:8]), int(stamp[8:10]),
                           int(stamp[10:12]), int(stamp[12:14]))
-        if delta:
-            moment -= delta
+        if not delta:  # already UTC: the text itself is the answer
+            return f"{text[0:10]} {text[11:19]}.{fraction(digits)}"
+        moment -= delta
     except (ValueError, OverflowError):
         return None
     return _text(moment, digits)
@@ -152,17 +153,31 @@ def single_parser(fmt: str) -> TimeParser:
     return _strptime_parser(fmt)
 
 
+_CACHE_LIMIT = 4096
+
+
 def compile_time_parser(formats: tuple[str, ...]) -> TimeParser:
-    """One parser trying each format in order; no format means rfc3339."""
+    """One parser trying each format in order; no format means rfc3339.
+
+    Results for text values are cached (events of a batch share timestamps); the cache is bounded.
+    """
     parsers = tuple(single_parser(fmt) for fmt in formats or ("rfc3339",))
-    if len(parsers) == 1:
-        return parsers[0]
+    cache: dict[str, str | None] = {}
 
     def parse_any(value: Any) -> str | None:
+        if value.__class__ is str:
+            found = cache.get(value, value)
+            if found is not value:
+                return found
+        found = None
         for parse in parsers:
             found = parse(value)
             if found is not None:
-                return found
-        return None
+                break
+        if value.__class__ is str:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[value] = found
+        return found
 
     return parse_any

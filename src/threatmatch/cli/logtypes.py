@@ -1,0 +1,115 @@
+"""``threatmatch log-types``: list, show and add log types (schemas)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from threatmatch.cli.context import echo_json, out, state
+from threatmatch.logtypes import FieldSpec, LogType, LogTypeRegistry
+
+
+def _registry() -> LogTypeRegistry:
+    return LogTypeRegistry.load(state().home)
+
+
+def _field_rows(fields: tuple[FieldSpec, ...], prefix: str = "") -> list[tuple[str, str, str, str]]:
+    rows: list[tuple[str, str, str, str]] = []
+    for spec in fields:
+        path = f"{prefix}{spec.name}"
+        kind = spec.type
+        target: FieldSpec | None = spec
+        while target is not None and target.type == "array":
+            target = target.element
+            kind += f"<{target.type}>" if target is not None else ""
+        notes = []
+        if spec.is_event_time:
+            notes.append("event time")
+        if spec.time_formats:
+            notes.append("format " + ", ".join(spec.time_formats))
+        if target is not None and target.scan:
+            notes.append("scanned: " + ", ".join(sorted({n for rule in target.scan for n in rule.indicators})))
+        indicators = ", ".join(target.indicators) if target is not None else ""
+        rows.append((path, kind, indicators, "; ".join(notes)))
+        if target is not None and target.type == "object":
+            rows.extend(_field_rows(target.fields, path + "."))
+    return rows
+
+
+def _summary(log_type: LogType) -> dict[str, object]:
+    return {
+        "name": log_type.name,
+        "builtin": log_type.builtin,
+        "format": log_type.input_format,
+        "description": log_type.description,
+        "indicator_fields": list(log_type.indicator_fields),
+    }
+
+
+@click.group("log-types")
+def log_types() -> None:
+    """Log types: the schemas events are parsed and normalised with."""
+
+
+@log_types.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per log type.")
+def list_types(as_json: bool) -> None:
+    """List built-in and user log types with their input format and indicator fields."""
+    registry = _registry()
+    if as_json:
+        for log_type in registry:
+            echo_json(_summary(log_type))
+        return
+    table = Table(title="Log types", show_lines=False)
+    table.add_column("name", no_wrap=True)
+    table.add_column("format")
+    table.add_column("source")
+    table.add_column("default selectors (p_any_* fields)")
+    for log_type in registry:
+        table.add_row(escape(log_type.name), log_type.input_format, "built-in" if log_type.builtin else "user",
+                      ", ".join(log_type.indicator_fields))
+    out.print(table)
+
+
+@log_types.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary and field paths as JSON.")
+def show_type(name: str, as_json: bool) -> None:
+    """Show one log type: fields, indicators, format and default selectors."""
+    log_type = _registry().get(name)
+    if as_json:
+        echo_json({**_summary(log_type), "field_paths": list(log_type.field_paths)})
+        return
+    schema = log_type.schema
+    out.print(f"[bold]{escape(log_type.name)}[/]  ({'built-in' if log_type.builtin else 'user'}, "
+              f"schema version {schema.version})")
+    if log_type.description:
+        out.print(escape(log_type.description))
+    if schema.reference_url:
+        out.print(f"reference: {escape(schema.reference_url)}")
+    out.print(f"input format: {log_type.input_format}")
+    out.print("default selectors: " + (", ".join(log_type.indicator_fields) or "(none: no indicator fields)"))
+    table = Table(show_lines=False)
+    table.add_column("field", no_wrap=True)
+    table.add_column("type")
+    table.add_column("indicators")
+    table.add_column("notes")
+    for row in _field_rows(schema.fields):
+        table.add_row(*(escape(cell) for cell in row))
+    out.print(table)
+
+
+@log_types.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def add_type(file: Path) -> None:
+    """Validate a custom schema YAML and save it as a user log type (kept in the home directory)."""
+    registry = _registry()
+    log_type = registry.add(file)
+    out.print(f"added log type [bold]{escape(log_type.name)}[/] ({log_type.input_format}); "
+              f"default selectors: {', '.join(log_type.indicator_fields) or '(none)'}")
+
+
+COMMANDS: list[click.Command] = [log_types]
