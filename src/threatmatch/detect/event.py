@@ -42,6 +42,11 @@ def _plain(value: Any) -> Any:
 
 
 def _is_list(value: Any) -> bool:
+    kind = type(value)
+    if kind is list or kind is tuple or kind is ImmutableList:
+        return True
+    if kind is str or kind is dict or kind is int or kind is float or kind is bool or value is None:
+        return False
     return isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
 
 
@@ -209,7 +214,7 @@ def _walk(obj: Any, keys: Sequence[str], default: Any) -> Any:
         if obj is None or (_is_list(obj) and _all_empty(obj)):
             return _MISSING
         return obj
-    if isinstance(obj, Mapping):
+    if type(obj) is dict or isinstance(obj, Mapping):
         nxt = _get_folded(obj, keys[0], default)
         if nxt is None:
             return _MISSING

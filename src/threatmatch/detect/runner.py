@@ -156,18 +156,21 @@ def _destinations(rule: LoadedRule, event: PantherEvent, result: RuleResult) -> 
 
 def run_rule(rule: LoadedRule, event: PantherEvent) -> RuleResult:
     """Evaluate ``rule`` on ``event``; the aux functions run only when it matched. Never raises."""
-    result = RuleResult(rule.id, event.raw_view())  # type: ignore[arg-type]
+    return _evaluate(rule, event, always=True)  # type: ignore[return-value]
+
+
+def _evaluate(rule: LoadedRule, event: PantherEvent, always: bool) -> RuleResult | None:
+    """The result of one evaluation; with ``always`` false, None for a clean non-match (the common case)."""
     try:
         outcome = rule.function("rule")(event)
     except Exception as exc:
-        result.error = describe(exc)
-        return result
-    if not isinstance(outcome, bool):
-        result.error = f"FunctionReturnTypeError: rule() returned {type(outcome).__name__}, expected bool"
-        return result
-    if not outcome:
-        return result
-    result.matched = True
+        return RuleResult(rule.id, event._data, error=describe(exc))  # type: ignore[arg-type]
+    if outcome is False:
+        return RuleResult(rule.id, event._data) if always else None  # type: ignore[arg-type]
+    if outcome is not True:
+        error = f"FunctionReturnTypeError: rule() returned {type(outcome).__name__}, expected bool"
+        return RuleResult(rule.id, event._data, error=error)  # type: ignore[arg-type]
+    result = RuleResult(rule.id, event._data, matched=True)  # type: ignore[arg-type]
     _fill_outputs(rule, event, result)
     return result
 
@@ -216,8 +219,7 @@ def run_rules(
             continue
         event = PantherEvent(raw, models.for_log_type(log_type), lookup)
         for rule in rules:
-            result = run_rule(rule, event)
-            if result.matched or result.error is not None:
-                if keep is None or keep(result):
-                    results.append(result)
+            result = _evaluate(rule, event, always=False)
+            if result is not None and (keep is None or keep(result)):
+                results.append(result)
     return results
