@@ -1,0 +1,79 @@
+"""Log types: list the built-in and custom schemas, show one, add a custom schema."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from threatmatch.errors import SchemaError
+from threatmatch.server.body import read_body
+from threatmatch.server.deps import ServiceDep, TokenDep
+from threatmatch.server.errors import ApiError
+from threatmatch.server.service import Service
+
+router = APIRouter(prefix="/api/v1/logtypes", tags=["log types"])
+
+MAX_SCHEMA_BYTES = 1024 * 1024
+
+
+def summary(kind: Any) -> dict[str, Any]:
+    return {"name": kind.name, "description": kind.description, "builtin": kind.builtin,
+            "input_format": kind.input_format, "indicator_fields": list(kind.indicator_fields)}
+
+
+@router.get("", summary="Every log type")
+def list_log_types(service: ServiceDep, _: TokenDep) -> dict[str, Any]:
+    return {"log_types": [summary(kind) for kind in service.engine.registry]}
+
+
+@router.get("/{name}", summary="One log type with its field paths (selector candidates)")
+def get_log_type(name: str, service: ServiceDep, _: TokenDep) -> dict[str, Any]:
+    kind = service.engine.registry.get(name)
+    return {**summary(kind), "field_paths": list(kind.field_paths)}
+
+
+def _check_document(text: bytes) -> None:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ApiError(422, "bad_schema", f"the schema is not valid YAML or JSON{where}: "
+                       f"{getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, "bad_schema", "the schema must be a mapping with `schema:` (its name) and `fields:`")
+    if not isinstance(data.get("schema"), str) or not data["schema"].strip():
+        raise ApiError(422, "bad_schema", "the schema needs a name: add `schema: Custom.MyLogs` at the top", "schema")
+
+
+def add_schema(service: Service, text: bytes) -> dict[str, Any]:
+    """Validate and save a custom schema (YAML or JSON), then enrich its events from the next request on."""
+    _check_document(text)
+    fd, raw_path = tempfile.mkstemp(suffix=".yml", dir=service.home.root)
+    path = Path(raw_path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text)
+        try:
+            kind = service.engine.registry.add(path)
+        except SchemaError as exc:
+            raise ApiError(422, "bad_schema", str(exc).replace(str(path), "schema"), exc.path or None) from None
+    finally:
+        path.unlink(missing_ok=True)
+    service.engine.reload_registry(service.enrichment_config())
+    return {**summary(kind), "field_paths": list(kind.field_paths)}
+
+
+@router.post("", status_code=201, summary="Add a custom log type (YAML or JSON schema in the body)")
+async def add_log_type(request: Request, service: ServiceDep, _: TokenDep) -> dict[str, Any]:
+    """The same schema format as the built-ins (see `threatmatch log-types`); built-in names cannot be replaced."""
+    body = await read_body(request, MAX_SCHEMA_BYTES)
+    if not body.strip():
+        raise ApiError(400, "empty", "the request body is empty: send the schema as YAML or JSON")
+    return await run_in_threadpool(add_schema, service, body)

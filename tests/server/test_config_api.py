@@ -1,0 +1,97 @@
+"""Enriched log types per provider and custom log types over real HTTP, with precise selector/schema errors."""
+
+from __future__ import annotations
+
+import pytest
+from tests.server.harness import LiveServer
+
+CUSTOM = b"""schema: Custom.Proxy
+description: Example proxy log (JSON lines)
+fields:
+  - {name: time, type: timestamp, timeFormat: rfc3339, isEventTime: true}
+  - {name: client, type: string, indicators: [ip]}
+  - {name: url, type: string, indicators: [url]}
+  - {name: user, type: object, fields: [{name: email, type: string, indicators: [email]}]}
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def provider(live: LiveServer) -> None:
+    answer = live.client.post("/api/v1/providers", json={
+        "name": "cfg", "subdomain": "api", "username": "u@example.com", "api_token": "k", "query": "type=ip"})
+    assert answer.status_code == 201, answer.text
+
+
+class TestEnrichedLogTypes:
+    def test_default_is_every_log_type_with_indicator_fields(self, live: LiveServer) -> None:
+        """A new provider enriches every log type, each with its p_any_* indicator fields as selectors."""
+        listed = live.client.get("/api/v1/providers/cfg/logtypes").json()["log_types"]
+        names = {row["log_type"] for row in listed}
+        assert "AWS.CloudTrail" in names and "Okta.SystemLog" in names
+        trail = next(row for row in listed if row["log_type"] == "AWS.CloudTrail")
+        assert "p_any_ip_addresses" in trail["selectors"] and trail["customized"] is False
+
+    def test_json_path_selector_then_remove(self, live: LiveServer) -> None:
+        """A JSON-path selector is stored; removing the log type drops it from the enabled list."""
+        added = live.client.post("/api/v1/providers/cfg/logtypes",
+                                 json={"log_type": "Okta.SystemLog", "selectors": ["$.client.ipAddress"]})
+        assert added.status_code == 201, added.text
+        assert added.json()["selectors"] == ["$.client.ipAddress"]
+        assert live.client.delete("/api/v1/providers/cfg/logtypes/Okta.SystemLog").status_code == 204
+        enabled = {row["log_type"] for row in live.client.get("/api/v1/providers/cfg/logtypes").json()["log_types"]}
+        assert "Okta.SystemLog" not in enabled
+        every = live.client.get("/api/v1/providers/cfg/logtypes?all=true").json()["log_types"]
+        okta = next(row for row in every if row["log_type"] == "Okta.SystemLog")
+        assert okta["enabled"] is False and okta["selectors"] == ["$.client.ipAddress"]
+        again = live.client.put("/api/v1/providers/cfg/logtypes/Okta.SystemLog", json={"enabled": True})
+        assert again.json()["enabled"] is True
+
+    @pytest.mark.parametrize(("selectors", "words"), [
+        (["$.no.such.field"], "no.such.field"),
+        (["$..bad["], "selector"),
+        ([], "at least one selector"),
+        (["p_any_ip_addresses", "p_any_ip_addresses"], "repeats"),
+    ])
+    def test_invalid_selectors(self, live: LiveServer, selectors: list[str], words: str) -> None:
+        """Invalid selectors are refused with 422, field 'selectors' and the reason."""
+        answer = live.client.put("/api/v1/providers/cfg/logtypes/AWS.CloudTrail", json={"selectors": selectors})
+        assert answer.status_code == 422, answer.text
+        error = answer.json()["error"]
+        assert error["field"] == "selectors" and words in error["message"]
+
+    def test_unknown_log_type(self, live: LiveServer) -> None:
+        """Adding an unknown log type is 404 with a suggestion."""
+        answer = live.client.post("/api/v1/providers/cfg/logtypes", json={"log_type": "okta.systemlog"})
+        assert answer.status_code == 404 and "Okta.SystemLog" in answer.json()["error"]["message"]
+
+
+class TestLogTypes:
+    def test_list_and_get(self, live: LiveServer) -> None:
+        """Log types are listed with their indicator fields; one log type shows its field paths."""
+        listed = live.client.get("/api/v1/logtypes").json()["log_types"]
+        assert any(row["name"] == "AWS.CloudTrail" and row["builtin"] for row in listed)
+        one = live.client.get("/api/v1/logtypes/AWS.CloudTrail").json()
+        assert "$.sourceIPAddress" in one["field_paths"]
+
+    def test_add_custom_schema_and_ingest(self, live: LiveServer) -> None:
+        """A custom schema is added, listed, and its events can be ingested at once."""
+        added = live.client.post("/api/v1/logtypes", content=CUSTOM, headers={"Content-Type": "application/yaml"})
+        assert added.status_code == 201, added.text
+        assert "$.user.email" in added.json()["field_paths"]
+        assert "p_any_ip_addresses" in added.json()["indicator_fields"]
+        report = live.client.post("/api/v1/ingest/Custom.Proxy", content=b'{"time":"2024-01-01T00:00:00Z",'
+                                  b'"client":"192.0.2.9","url":"http://x.example/a","user":{"email":"a@b.example"}}')
+        assert report.status_code == 200 and report.json()["accepted"] == 1
+
+    @pytest.mark.parametrize(("body", "words"), [
+        (b"fields: []", "needs a name"),
+        (b"schema: [unclosed", "not valid YAML"),
+        (b"- a\n- b", "must be a mapping"),
+        (b"schema: AWS.CloudTrail\nfields:\n  - {name: a, type: string}", "built in"),
+        (b"schema: Custom.Bad\nfields:\n  - {name: a, type: strang}", "strang"),
+    ])
+    def test_bad_schemas(self, live: LiveServer, body: bytes, words: str) -> None:
+        """Bad schemas are refused with 422 saying what is wrong (and where)."""
+        answer = live.client.post("/api/v1/logtypes", content=body)
+        assert answer.status_code == 422, answer.text
+        assert words in answer.json()["error"]["message"]
