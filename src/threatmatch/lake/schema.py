@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -69,6 +70,7 @@ ALERT_TIME_COLUMNS = ("updated_at", "created_at", "last_event_time", "first_even
 LOOKUP_FIXED: tuple[tuple[str, str], ...] = (("match", "strlist"),)
 
 _INT64 = (-(2**63), 2**63 - 1)
+_NONE = type(None)
 
 
 def dumps(value: Any) -> bytes:
@@ -95,12 +97,25 @@ def parse_time(value: Any) -> datetime | None:
     return moment
 
 
+def _kinds(values: list[Any]) -> set[type]:
+    kinds = set(map(type, values))
+    kinds.discard(_NONE)
+    return kinds
+
+
 def _str_col(values: list[Any]) -> pa.Array:
+    if _kinds(values) <= {str}:
+        return pa.array(values, type=pa.string())
     return pa.array([None if v is None else v if isinstance(v, str) else dumps(v).decode() for v in values],
                     type=pa.string())
 
 
 def _int_col(values: list[Any]) -> pa.Array:
+    if _kinds(values) <= {int}:
+        try:
+            return pa.array(values, type=pa.int64())
+        except OverflowError:
+            pass
     out: list[int | None] = []
     for v in values:
         if isinstance(v, bool) or v is None:
@@ -117,6 +132,11 @@ def _int_col(values: list[Any]) -> pa.Array:
 
 
 def _ts_col(values: list[Any]) -> pa.Array:
+    if _kinds(values) <= {str}:
+        try:  # Arrow parses Panther's "YYYY-MM-DD HH:MM:SS.fff" natively; other forms take the slow path
+            return pa.array(values, type=pa.string()).cast(TIMESTAMP)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     return pa.array([parse_time(v) for v in values], type=TIMESTAMP)
 
 
@@ -125,6 +145,11 @@ def _json_col(values: list[Any]) -> pa.Array:
 
 
 def _strlist_col(values: list[Any]) -> pa.Array:
+    if _kinds(values) <= {list}:
+        try:
+            return pa.array(values, type=STRINGS)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
     out: list[list[str] | None] = []
     for v in values:
         if v is None:
@@ -143,16 +168,18 @@ _FIXED_BUILDERS: dict[str, Callable[[list[Any]], pa.Array]] = {
 
 def infer_column(values: list[Any]) -> pa.Array | None:
     """Arrow column for one top-level field (typing rule in the module docstring); None when all values are null."""
-    kinds = {type(v) for v in values}
-    kinds.discard(type(None))
+    kinds = _kinds(values)
     if not kinds:
         return None
     if kinds == {str}:
         return pa.array(values, type=pa.string())
     if kinds == {bool}:
         return pa.array(values, type=pa.bool_())
-    if kinds == {int} and all(v is None or _INT64[0] <= v <= _INT64[1] for v in values):
-        return pa.array(values, type=pa.int64())
+    if kinds == {int}:
+        try:
+            return pa.array(values, type=pa.int64())
+        except OverflowError:  # beyond 64 bits: stored as double below
+            pass
     if kinds <= {int, float}:
         return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
     if kinds & {dict, list, tuple}:
@@ -164,35 +191,46 @@ def field_names(records: Iterable[Mapping[str, Any]], taken: Iterable[str], rese
     """Top-level keys that become columns: first-seen order, skipping fixed/reserved names and case-insensitive
     duplicates (DuckDB column names ignore case), capped at MAX_FIELD_COLUMNS."""
     seen_lower = {name.lower() for name in taken} | {name.lower() for name in reserved}
-    chosen: dict[str, None] = {}
-    for record in records:
-        for key in record:
-            if key in chosen or not isinstance(key, str) or not key:
-                continue
-            lower = key.lower()
-            if lower in seen_lower:
-                continue
-            seen_lower.add(lower)
-            chosen[key] = None
-            if len(chosen) >= MAX_FIELD_COLUMNS:
-                return list(chosen)
-    return list(chosen)
+    chosen: list[str] = []
+    for key in dict.fromkeys(chain.from_iterable(records)):
+        if not isinstance(key, str) or not key or key.lower() in seen_lower:
+            continue
+        seen_lower.add(key.lower())
+        chosen.append(key)
+        if len(chosen) >= MAX_FIELD_COLUMNS:
+            break
+    return chosen
+
+
+def pivot(records: Sequence[Mapping[str, Any]], names: Iterable[str]) -> dict[str, list[Any]]:
+    """Column lists for ``names`` (None where a record lacks the key), in one pass over the records' items."""
+    size = len(records)
+    columns: dict[str, list[Any]] = {name: [None] * size for name in names}
+    get = columns.get
+    for index, record in enumerate(records):
+        for key, value in record.items():
+            column = get(key)
+            if column is not None:
+                column[index] = value
+    return columns
 
 
 def _build(records: Sequence[Mapping[str, Any]], fixed: tuple[tuple[str, str], ...],
-           reserved: frozenset[str]) -> tuple[list[str], list[pa.Array]]:
+           reserved: frozenset[str]) -> tuple[list[str], list[pa.Array], dict[str, list[Any]]]:
+    fields = field_names(records, [name for name, _ in fixed], reserved)
+    columns = pivot(records, [*(name for name, _ in fixed), *fields])
     names: list[str] = []
     arrays: list[pa.Array] = []
     for name, kind in fixed:
         names.append(name)
-        arrays.append(_FIXED_BUILDERS[kind]([r.get(name) for r in records]))
-    for name in field_names(records, names, reserved):
-        values = [r.get(name) for r in records]
+        arrays.append(_FIXED_BUILDERS[kind](columns[name]))
+    for name in fields:
+        values = columns[name]
         column = _strlist_col(values) if name.startswith("p_any_") else infer_column(values)
         if column is not None:
             names.append(name)
             arrays.append(column)
-    return names, arrays
+    return names, arrays, columns
 
 
 def flatten_enrichment(enrichment: Any) -> list[dict[str, str | None]] | None:
@@ -219,10 +257,11 @@ def _event_json(event: Mapping[str, Any]) -> bytes:
 
 def events_table(log_type: str, events: Sequence[Mapping[str, Any]]) -> pa.Table:
     """The Arrow table of one batch of enriched events of ``log_type`` (columns in the module docstring)."""
-    names, arrays = _build(events, EVENT_FIXED, RESERVED)
+    names, arrays, columns = _build(events, EVENT_FIXED, RESERVED)
     if arrays[0].null_count:  # p_log_type missing on some events: it is the batch's log type
-        arrays[0] = pa.array([e.get("p_log_type") or log_type for e in events], type=pa.string())
-    matches = pa.array([flatten_enrichment(e.get("p_enrichment")) for e in events], type=_MATCHES_TEXT)
+        arrays[0] = pa.array([v or log_type for v in columns["p_log_type"]], type=pa.string())
+    enrichments = columns["p_enrichment"]
+    matches = pa.array([None if e is None else flatten_enrichment(e) for e in enrichments], type=_MATCHES_TEXT)
     insert_at = len(EVENT_FIXED)
     names[insert_at:insert_at] = list(EVENT_DERIVED)
     arrays[insert_at:insert_at] = [matches.cast(MATCHES),
@@ -232,13 +271,13 @@ def events_table(log_type: str, events: Sequence[Mapping[str, Any]]) -> pa.Table
 
 def alerts_table(alerts: Sequence[Mapping[str, Any]]) -> pa.Table:
     """The Arrow table of a batch of alerts: typed known keys, JSON context and samples, other keys inferred."""
-    names, arrays = _build(alerts, ALERT_FIXED, frozenset({"dt", "hour"}))
+    names, arrays, _ = _build(alerts, ALERT_FIXED, frozenset({"dt", "hour"}))
     return pa.Table.from_arrays(arrays, names=names)
 
 
 def lookup_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
     """The Arrow table of lookup-table rows: ``match`` (VARCHAR[]) then every top-level field, inferred."""
-    names, arrays = _build(rows, LOOKUP_FIXED, frozenset())
+    names, arrays, _ = _build(rows, LOOKUP_FIXED, frozenset())
     return pa.Table.from_arrays(arrays, names=names)
 
 
