@@ -28,6 +28,8 @@ def add(dataset: Dataset, fields: dict[str, Any], now_ms: int) -> dict[str, Any]
     ident = _new_id(dataset, fields.get("id"))
     rnd = random.Random(ident)
     itype = _itype(rnd, fields)
+    if fields.get("type") == "hash":
+        fields = {**fields, "type": "md5"}
     kind = str(fields.get("type") or catalog.ITYPE_TYPE.get(itype, "string"))
     feed = next((f for f in catalog.FEEDS if any(i == itype for i, _ in f.itypes)), catalog.FEEDS[0])
     subtype = rnd.choice(("MD5", "SHA1", "SHA256")) if kind == "md5" else None
