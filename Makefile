@@ -6,10 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint typecheck bench browser-deps clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-compat.txt requirements-compat-deps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps -r requirements-compat.txt
+	$(BIN)/pip install --quiet -r requirements-compat-deps.txt
 	touch $(STAMP)
 
 ## make run: set everything up and run the main job on embedded defaults
