@@ -14,10 +14,13 @@ from threatmatch.errors import ConfigError
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option("--demo", is_flag=True, help="Also start the bundled ThreatStream emulator with a demo feed, point a "
+              "demo provider at it when no other provider is configured, sync it, ingest the bundled sample logs "
+              "and print a console token.")
 @click.option("--no-scheduler", is_flag=True, help="Do not refresh providers on their schedule.")
 @click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Extra detection-rule folder (repeatable); the built-in pack is always loaded.")
-def serve(host: str, port: int, no_scheduler: bool, rule_paths: tuple[Path, ...]) -> None:
+def serve(host: str, port: int, demo: bool, no_scheduler: bool, rule_paths: tuple[Path, ...]) -> None:
     """Run the service: REST API, web console, ingest, scheduler and metrics.
 
     Every endpoint except /healthz needs an API token: create one with `threatmatch tokens create NAME`.
@@ -31,6 +34,10 @@ def serve(host: str, port: int, no_scheduler: bool, rule_paths: tuple[Path, ...]
     home = state().home
     settings = ServerSettings(run_scheduler=not no_scheduler, rule_paths=rule_paths)
     service = Service(home, settings)
+    if demo:
+        from threatmatch.server.demo import DemoBootstrap
+
+        service.on_start(DemoBootstrap(service, url=f"http://{host}:{port}").run)
     err.print(f"threatmatch serving http://{host}:{port}  (console /, API /api/v1, docs /docs; home {home.root})")
     uvicorn.run(create_app(home, service=service), host=host, port=port, log_level="warning", access_log=False)
 

@@ -7,9 +7,9 @@ from fastapi import APIRouter
 
 def router() -> APIRouter:
     """All console pages."""
-    from threatmatch.server.console import enrichments, login
+    from threatmatch.server.console import config_pages, enrichments, investigate, login, providers
 
     combined = APIRouter(include_in_schema=False)
-    for module in (login, enrichments):
+    for module in (login, enrichments, providers, config_pages, investigate):
         combined.include_router(module.router)
     return combined

@@ -18,6 +18,15 @@ FLASH_COOKIE = "tm_flash"
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True,
                    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
+def _pretty_json(value: Any) -> str:
+    """Indented JSON as a plain string: autoescape then escapes it like any other text (never marked safe)."""
+    import orjson
+
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str).decode()
+
+
+_env.filters["tojson_pretty"] = _pretty_json
+
 NAV = (("Enrichments", "/enrichments"), ("Events", "/events"), ("Alerts", "/alerts"), ("Log types", "/logtypes"))
 
 
