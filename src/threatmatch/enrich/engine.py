@@ -21,16 +21,16 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from threatmatch.enrich.config import EnrichmentConfig, EnrichmentSettings, default_selectors
-from threatmatch.enrich.index import Entry, TableIndex
+from threatmatch.enrich.index import MISSING, Entry, TableIndex
 from threatmatch.enrich.live import LiveTable
 from threatmatch.enrich.selectors import Getter, LogTypeLike, parse_selector
 from threatmatch.errors import ConfigError, NotFoundError, SelectorError
 
 Materialize = Callable[[Entry, Any, datetime], dict[str, Any]]
 Resolve = Callable[[str], Entry | None]
-ExactGet = Callable[[str], Entry | None]
+Cached = Callable[[str, Any], Any]
 CompiledSelector = tuple[str, str | None, Getter | None]  # key, top-level field (fast path), getter
-BoundPlan = tuple[tuple[str, ExactGet, Resolve, Materialize, tuple[CompiledSelector, ...]], ...]
+BoundPlan = tuple[tuple[str, Cached, Resolve, Materialize, tuple[CompiledSelector, ...]], ...]
 
 
 class RegistryLike(Protocol):
@@ -44,24 +44,6 @@ def _text(value: Any) -> str | None:
     if value.__class__ is int:
         return str(value)
     return None
-
-
-def _match_list(values: list[Any], exact_get: ExactGet, resolve: Resolve, materialize: Materialize,
-                now: datetime) -> list[dict[str, Any]] | None:
-    rows: list[dict[str, Any]] | None = None
-    for value in values:
-        text = value if value.__class__ is str else _text(value)
-        if text is None:
-            continue
-        entry = exact_get(text)
-        if entry is None:
-            entry = resolve(text)
-            if entry is None:
-                continue
-        if rows is None:
-            rows = []
-        rows.append(materialize(entry, value, now))
-    return rows
 
 
 class Enricher:
@@ -138,7 +120,7 @@ class Enricher:
         for provider, selectors in compiled:
             index = current[provider]
             if len(index):
-                bound.append((provider, index.exact_get, index.resolve, index.materialize, selectors))
+                bound.append((provider, index.cached, index.resolve, index.materialize, selectors))
         return tuple(bound)
 
     def enrich_batch(self, events: list[dict[str, Any]], now: datetime | None = None) -> list[dict[str, Any]]:
@@ -162,27 +144,35 @@ class Enricher:
             if "p_enrichment" in event:
                 _forget(event, plan)
             enrichment: dict[str, Any] | None = None
-            for provider, exact_get, resolve, materialize, selectors in plan:
+            for provider, cached, resolve, materialize, selectors in plan:
                 found: dict[str, Any] | None = None
                 for key, field, getter in selectors:
                     value = event.get(field) if getter is None else getter(event)  # type: ignore[arg-type]
                     if value is None:
                         continue
-                    if value.__class__ is str:
-                        entry = exact_get(value)
-                        if entry is None:
-                            entry = resolve(value)
+                    if value.__class__ is list:
+                        rows: list[dict[str, Any]] | None = None
+                        for item in value:
+                            text = item if item.__class__ is str else _text(item)
+                            if text is None:
+                                continue
+                            entry = cached(text, MISSING)
+                            if entry is MISSING:
+                                entry = resolve(text)
                             if entry is None:
                                 continue
-                        result: Any = materialize(entry, value, now)
-                    elif value.__class__ is list:
-                        result = _match_list(value, exact_get, resolve, materialize, now)
-                        if result is None:
+                            if rows is None:
+                                rows = []
+                            rows.append(materialize(entry, item, now))
+                        if rows is None:
                             continue
+                        result: Any = rows
                     else:
-                        text = _text(value)
-                        entry = None if text is None else exact_get(text)
-                        if entry is None and text is not None:
+                        text = value if value.__class__ is str else _text(value)
+                        if text is None:
+                            continue
+                        entry = cached(text, MISSING)
+                        if entry is MISSING:
                             entry = resolve(text)
                         if entry is None:
                             continue

@@ -35,7 +35,7 @@ from threatmatch.enrich.values import fast_canonical, ip_int
 Entry = int | tuple[int, ...]
 RowSource = Iterable[Mapping[str, Any] | tuple[Sequence[str], bytes]]
 
-_UNSEEN = -1  # memo sentinel (row numbers are >= 0)
+MISSING: Any = object()  # "not in the memo" sentinel for ``TableIndex.cached``
 DEFAULT_MEMO_SIZE = 1 << 16
 
 
@@ -89,29 +89,51 @@ class _Builder:
         self.key = key
         self.rows = RowStoreBuilder(spool_dir)
         self.exact: dict[str, Entry] = {}
-        self.cidrs: set[str] = set()
+        self.cidrs: list[str] = []
         self.shared = 0
         self.skipped = 0
 
-    def add(self, values: Sequence[str], blob: bytes) -> None:
-        if len(values) == 1 and values[0]:
-            canon = [fast_canonical(values[0])]
-        else:
-            canon = list(dict.fromkeys(fast_canonical(v) for v in values if v))
-        if not canon:
-            self.skipped += 1
-            return
-        number = self.rows.add(blob)
+    def run(self, source: RowSource) -> None:
+        """Index every row of ``source`` (one tight loop: this is the table-load hot path)."""
         exact = self.exact
-        for value in canon:
-            previous = exact.get(value)
-            if previous is None:
-                exact[value] = number
+        setdefault = exact.setdefault
+        cidrs_append = self.cidrs.append
+        canonical = fast_canonical
+        dumps = orjson.dumps
+        key = self.key
+        rows = self.rows
+        offsets_append = rows.offsets.append
+        end = rows.offsets[-1]
+        number = len(rows.offsets) - 1
+        pending = rows.pending
+        for item in source:
+            if item.__class__ is tuple:
+                values, blob = item
             else:
-                self.shared += 1
-                exact[value] = (previous, number) if isinstance(previous, int) else (*previous, number)
-            if "/" in value:
-                self.cidrs.add(value)
+                values = _match_values(item.get(key))  # type: ignore[union-attr]
+                blob = dumps(item, default=str)
+            canon: tuple[str, ...]
+            if len(values) == 1 and values[0].__class__ is str and values[0]:
+                canon = (canonical(values[0]),)
+            else:
+                canon = tuple(dict.fromkeys(canonical(v) for v in _match_values(list(values)) if v))
+                if not canon:
+                    self.skipped += 1
+                    continue
+            pending.append(blob)
+            end += len(blob)
+            offsets_append(end)
+            for value in canon:
+                previous = setdefault(value, number)
+                if previous is not number:
+                    self.shared += 1
+                    exact[value] = (previous, number) if isinstance(previous, int) else (*previous, number)
+                elif "/" in value:
+                    cidrs_append(value)
+            number += 1
+            if not number & 0xFFFF:
+                rows.spill()
+                pending = rows.pending
 
     def cidr_tables(self) -> tuple[CidrTable[Entry] | None, CidrTable[Entry] | None, int]:
         blocks: dict[int, list[tuple[int, int, Entry]]] = {4: [], 6: []}
@@ -127,7 +149,7 @@ class _Builder:
 class TableIndex:
     """Immutable matcher over one table's rows. Build with ``TableIndex.build``."""
 
-    __slots__ = ("name", "built_at", "stats", "exact_get", "_exact", "_cidr4", "_cidr6", "_rows", "_memo",
+    __slots__ = ("name", "built_at", "stats", "cached", "_exact", "_cidr4", "_cidr6", "_rows", "_memo",
                  "_memo_size")
 
     def __init__(self, name: str, exact: dict[str, Entry], cidr4: CidrTable[Entry] | None,
@@ -137,12 +159,13 @@ class TableIndex:
         self.built_at = built_at
         self.stats = stats
         self._exact = exact
-        self.exact_get = exact.get
         self._cidr4 = cidr4
         self._cidr6 = cidr6
         self._rows = rows
         self._memo: dict[str, Entry | None] = {}
         self._memo_size = memo_size
+        # ``cached(value, MISSING)``: the answer for a value seen recently, else MISSING -> call ``resolve``.
+        self.cached = self._memo.get
 
     @classmethod
     def build(cls, source: RowSource, *, name: str, now: datetime | None = None, key: str = "match",
@@ -154,13 +177,7 @@ class TableIndex:
         """
         started = time.perf_counter()
         builder = _Builder(name, key, spool_dir)
-        dumps = orjson.dumps
-        for item in source:
-            if isinstance(item, tuple):
-                values, blob = item
-                builder.add(values, bytes(blob))
-            else:
-                builder.add(_match_values(item.get(key)), dumps(item, default=str))
+        builder.run(source)
         cidr4, cidr6, blocks = builder.cidr_tables()
         rows = builder.rows.freeze()
         stats = IndexStats(name=name, rows=len(rows), keys=len(builder.exact), cidr_blocks=blocks,
@@ -176,28 +193,33 @@ class TableIndex:
     # -- matching ------------------------------------------------------------------------------
 
     def resolve(self, value: str) -> Entry | None:
-        """Entry for ``value`` after its raw text missed the exact map: canonical form, then CIDR."""
+        """Entry for ``value`` (raw text, then canonical form, then CIDR), remembered in the memo."""
+        exact = self._exact
+        found = exact.get(value)
+        if found is None:
+            canon = fast_canonical(value)
+            if canon != value:
+                found = exact.get(canon)
+            if found is None and (self._cidr4 is not None or self._cidr6 is not None):
+                parsed = ip_int(canon)
+                if parsed is not None:
+                    table = self._cidr4 if parsed[0] == 4 else self._cidr6
+                    if table is not None:
+                        found = table.lookup(parsed[1])
         memo = self._memo
-        seen = memo.get(value, _UNSEEN)
-        if seen != _UNSEEN:
-            return seen
-        canon = fast_canonical(value)
-        found = self._exact.get(canon) if canon != value else None
-        if found is None and (self._cidr4 is not None or self._cidr6 is not None):
-            parsed = ip_int(canon)
-            if parsed is not None:
-                table = self._cidr4 if parsed[0] == 4 else self._cidr6
-                if table is not None:
-                    found = table.lookup(parsed[1])
         if len(memo) >= self._memo_size:
             memo.clear()
         memo[value] = found
         return found
 
+    def clear_memo(self) -> None:
+        """Forget remembered answers (benchmarks; answers never go stale, the index is frozen)."""
+        self._memo.clear()
+
     def lookup(self, value: str) -> Entry | None:
         """Entry (row number or numbers) matching ``value``, or None."""
-        found = self.exact_get(value)
-        return found if found is not None else self.resolve(value)
+        found = self.cached(value, MISSING)
+        return self.resolve(value) if found is MISSING else found
 
     def materialize(self, entry: Entry, value: Any, now: datetime) -> dict[str, Any]:
         """A fresh copy of the winning row for ``entry``, with ``p_match`` = ``value``."""

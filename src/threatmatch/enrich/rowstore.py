@@ -58,55 +58,70 @@ class RowStore:
 
 
 class RowStoreBuilder:
-    """Append rows, then ``freeze()`` once. Misuse after freezing is an error."""
+    """Append rows, then ``freeze()`` once. Misuse after freezing is an error.
+
+    Hot loops may append to ``pending`` and ``offsets`` directly (``offsets`` holds running end
+    offsets) and call ``spill()`` now and then; ``add`` does the same for one row.
+    """
 
     def __init__(self, spool_dir: Path | None = None) -> None:
         self._spool_dir = spool_dir
-        self._chunks: list[bytes] = []
+        self.pending: list[bytes] = []
+        self.offsets = array("Q", [0])
         self._file: BinaryIO | None = None
         self._path: str | None = None
-        self._offsets = array("Q", [0])
-        self._size = 0
+        self._written = 0
         self._frozen = False
 
     def add(self, blob: bytes) -> int:
         """Store one row's bytes; returns its row number."""
         if self._frozen:
             raise StorageError("row store is frozen: build a new one to change a table")
-        self._size += len(blob)
-        self._offsets.append(self._size)
-        if self._file is not None:
-            self._file.write(blob)
-        else:
-            self._chunks.append(blob)
-            if self._spool_dir is not None and self._size > SPOOL_THRESHOLD_BYTES:
-                self._open_spool()
-        return len(self._offsets) - 2
+        offsets = self.offsets
+        offsets.append(offsets[-1] + len(blob))
+        self.pending.append(blob)
+        return len(offsets) - 2
+
+    def spill(self) -> None:
+        """Move pending rows to the spool file once the table is large enough to deserve one."""
+        if self._spool_dir is None or self.offsets[-1] - self._written < SPOOL_THRESHOLD_BYTES:
+            return
+        if self._file is None:
+            self._open_spool()
+        assert self._file is not None
+        try:
+            self._file.write(b"".join(self.pending))
+        except OSError as exc:
+            raise StorageError(f"cannot write the row snapshot in {self._spool_dir}: {exc}. "
+                               "Check free disk space and permissions of the home directory.") from exc
+        self.pending = []
+        self._written = self.offsets[-1]
 
     def _open_spool(self) -> None:
         assert self._spool_dir is not None
         try:
             self._spool_dir.mkdir(parents=True, exist_ok=True)
             fd, self._path = tempfile.mkstemp(prefix="rows-", suffix=".bin", dir=self._spool_dir)
-            self._file = os.fdopen(fd, "wb", buffering=1 << 20)
-            for chunk in self._chunks:
-                self._file.write(chunk)
+            self._file = os.fdopen(fd, "wb", buffering=0)
         except OSError as exc:
-            raise StorageError(f"cannot write the row snapshot in {self._spool_dir}: {exc}. "
+            raise StorageError(f"cannot create the row snapshot in {self._spool_dir}: {exc}. "
                                "Check free disk space and permissions of the home directory.") from exc
-        self._chunks = []
 
     def freeze(self) -> RowStore:
         """The finished, read-only store."""
         if self._frozen:
             raise StorageError("row store already frozen")
+        self.spill()
         self._frozen = True
         if self._file is None:
-            data = b"".join(self._chunks)
-            self._chunks = []
-            return RowStore(data, self._offsets)
+            data = b"".join(self.pending)
+            self.pending = []
+            return RowStore(data, self.offsets)
         assert self._path is not None
         try:
+            if self.pending:
+                self._file.write(b"".join(self.pending))
+                self.pending = []
             self._file.close()
             with open(self._path, "rb") as handle:
                 mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
@@ -117,4 +132,4 @@ class RowStoreBuilder:
                 os.unlink(self._path)
             except OSError:
                 pass
-        return RowStore(mapping, self._offsets, mapping)
+        return RowStore(mapping, self.offsets, mapping)

@@ -1,0 +1,361 @@
+"""End-to-end enrichment benchmark (one command).
+
+    .venv/bin/python benchmarks/bench_enrich.py [--events 1000000] [--indicators 1000000] [--cidrs 50000]
+
+Generates, with a fixed seed:
+
+* a ThreatStream-shaped lookup table: ``--indicators`` rows (IPv4 40 %, domain 25 %, md5/sha1/sha256
+  25 %, e-mail 10 %; 1 % of values also get a second, inactive row) plus ``--cidrs`` CIDR rows
+  (/20 to /32, some overlapping; about 0.5 % of the IPv4 space);
+* ``--events`` CloudTrail-like JSON lines (a few hundred principals, ARNs and user agents; source IPs
+  from a 20k-address client pool, fresh public addresses and AWS service names); about 2 % carry a
+  listed IP, 1 % an IP inside a listed CIDR, 0.5 % a listed domain as TLS host header.
+
+Then measures, in the same run, on one core unless stated (single-core figures are this process's CPU
+time, so other work on a shared machine disturbs them less; the worker comparison is wall-clock):
+
+1. baseline: ``orjson.loads`` + ``orjson.dumps`` of every line;
+2. table load: ``TableIndex.build`` from ``(match values, row bytes)`` pairs (what the lookup store
+   yields), seconds per million rows, and the matcher's heap per indicator (growth of the process's
+   anonymous RSS; the rows themselves are spooled to a memory-mapped file and reported separately);
+3. ours, end to end: parse -> normalise (p_any_*, p_row_id, times) -> match -> serialise to JSON lines;
+   events/s and the ratio to the baseline; also the enrichment step alone;
+4. ``--workers``: the same from the file with 1 process and with 2 forked workers sharing the table;
+5. a table swap during a run: a thread builds a full new index and swaps it in while the main thread
+   keeps enriching; longest gap between batch completions vs the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from threatmatch.enrich.engine import Enricher
+from threatmatch.enrich.index import TableIndex
+from threatmatch.enrich.live import LiveTable
+from threatmatch.enrich.pipeline import Pipeline
+from threatmatch.enrich.workers import ChunkResult, WorkerPool, chunk_lines, run_chunk, serialize
+from threatmatch.logtypes import LogTypeRegistry
+
+LOG_TYPE = "AWS.CloudTrail"
+ITYPES = {"ip": "mal_ip", "domain": "c2_domain", "md5": "mal_md5", "sha1": "mal_sha1", "sha256": "mal_sha256",
+          "email": "phish_email", "cidr": "scan_ip"}
+SERVICES = ["s3", "ec2", "iam", "sts", "lambda", "kms", "dynamodb", "logs", "cloudtrail", "sqs"]
+EVENTS = ["GetObject", "PutObject", "DescribeInstances", "AssumeRole", "GetCallerIdentity", "ListBuckets",
+          "Decrypt", "Invoke", "PutItem", "CreateLogStream", "ConsoleLogin", "GetSecretValue"]
+AGENTS = ["aws-cli/2.15.{n} Python/3.11.6 Linux/6.1 exe/x86_64.ubuntu.22", "Boto3/1.34.{n} md/Botocore#1.34.{n}",
+          "aws-sdk-go-v2/1.24.{n} os/linux lang/go#1.21.5", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) "
+          "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.{n} Safari/605.1.15", "console.amazonaws.com",
+          "terraform-provider-aws/5.{n}.0 (+https://registry.terraform.io)"]
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def _public_ip(rng: random.Random) -> str:
+    first = rng.choice([3, 13, 18, 23, 34, 44, 52, 54, 63, 81, 91, 101, 142, 151, 185, 193, 203, 212])
+    return f"{first}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+
+def make_indicators(count: int, cidrs: int, seed: int) -> tuple[list[tuple[list[str], bytes]], dict[str, list[str]]]:
+    """ThreatStream-like rows as (match values, row bytes) pairs, and samples of values to plant in events."""
+    rng = random.Random(seed)
+    pairs: list[tuple[list[str], bytes]] = []
+    samples: dict[str, list[str]] = {"ip": [], "domain": [], "cidr": [], "email": []}
+    kinds = ["ip"] * 40 + ["domain"] * 25 + ["md5"] * 8 + ["sha1"] * 6 + ["sha256"] * 11 + ["email"] * 10
+    dumps = orjson.dumps
+    for number in range(count + cidrs):
+        if number < count:
+            kind = kinds[number % 100]
+            if kind == "ip":
+                value = _public_ip(rng)
+            elif kind == "domain":
+                label = rng.choice(["cdn", "mail", "update", "api"])
+                value = f"{rng.getrandbits(40):x}-{label}.{rng.choice(['com', 'net', 'ru', 'xyz', 'top'])}"
+            elif kind == "email":
+                domain = rng.choice(["gmail.com", "mail.ru", "proton.me", "example.org"])
+                value = f"user{rng.getrandbits(32):x}@{domain}"
+            else:
+                bits = {"md5": 128, "sha1": 160, "sha256": 256}[kind]
+                value = f"{rng.getrandbits(bits):0{bits // 4}x}"
+        else:
+            kind = "cidr"
+            prefix = rng.choice([20, 22, 24, 24, 24, 24, 26, 27, 28, 29, 30, 32])
+            address = int.from_bytes(bytes(int(x) for x in _public_ip(rng).split(".")), "big")
+            network = (address >> (32 - prefix)) << (32 - prefix)
+            value = f"{network >> 24}.{(network >> 16) & 255}.{(network >> 8) & 255}.{network & 255}/{prefix}"
+        if kind in samples and len(samples[kind]) < 5000 and rng.random() < 0.05:
+            samples[kind].append(value)
+        row = {
+            "id": 400000000 + number, "value": value, "type": "ip" if kind == "cidr" else kind, "itype": ITYPES[kind],
+            "status": "active", "confidence": rng.randrange(20, 100), "source": "Benchmark Feed",
+            "feed_id": "336", "threat_type": "malware", "country": "US", "is_public": False,
+            "created_ts": "2026-10-01 10:35:52.302", "modified_ts": "2026-11-01 10:35:52.302",
+            "expiration_ts": "2027-02-01 13:35:49", "tags": [{"name": "bench", "tlp": "amber"}],
+            "match": [value],
+        }
+        pairs.append(([value], dumps(row)))
+        if rng.random() < 0.01:  # an older, inactive duplicate
+            pairs.append(([value], dumps({**row, "id": row["id"] + 10**8, "status": "inactive", "confidence": 90})))
+    return pairs, samples
+
+
+def _principals(rng: random.Random) -> list[dict[str, Any]]:
+    found = []
+    for n in range(300):
+        account = f"{rng.randrange(10**11, 10**12)}"
+        role = rng.choice(["Admin", "ReadOnly", "Deploy", "Lambda", "DataEng", "Audit"]) + str(n)
+        session = rng.choice(["alice", "bob", "ci", "i-0" + f"{rng.getrandbits(60):015x}", "terraform"])
+        found.append({
+            "type": "AssumedRole", "principalId": f"AROA{rng.getrandbits(64):016X}:{session}",
+            "arn": f"arn:aws:sts::{account}:assumed-role/{role}/{session}", "accountId": account,
+            "accessKeyId": f"ASIA{rng.getrandbits(64):016X}",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": f"AROA{rng.getrandbits(64):016X}",
+                                                 "arn": f"arn:aws:iam::{account}:role/{role}", "accountId": account,
+                                                 "userName": role},
+                               "attributes": {"creationDate": "2026-11-20T08:00:00Z", "mfaAuthenticated": "false"}},
+        })
+    return found
+
+
+def make_events(count: int, samples: dict[str, list[str]], seed: int, path: Path) -> None:
+    """Write ``count`` CloudTrail-like JSON lines to ``path``."""
+    rng = random.Random(seed + 1)
+    principals = _principals(rng)
+    clients = [_public_ip(rng) for _ in range(20000)]
+    buckets = [f"corp-{rng.choice(['logs', 'data', 'backup', 'web'])}-{n}" for n in range(200)]
+    dumps = orjson.dumps
+    with open(path, "wb") as out:
+        for number in range(count):
+            roll = rng.random()
+            if roll < 0.02 and samples["ip"]:
+                source = rng.choice(samples["ip"])
+            elif roll < 0.03 and samples["cidr"]:
+                network, prefix = rng.choice(samples["cidr"]).split("/")
+                base = int.from_bytes(bytes(int(x) for x in network.split(".")), "big")
+                address = base + rng.randrange(1 << (32 - int(prefix)))
+                source = ".".join(str((address >> s) & 255) for s in (24, 16, 8, 0))
+            elif roll < 0.08:
+                source = rng.choice(SERVICES) + ".amazonaws.com"
+            elif roll < 0.6:
+                source = clients[min(int(rng.paretovariate(1.2)) - 1, len(clients) - 1)]
+            else:
+                source = _public_ip(rng)
+            service = rng.choice(SERVICES)
+            bucket = rng.choice(buckets)
+            host = rng.choice(samples["domain"]) if rng.random() < 0.005 and samples["domain"] else \
+                f"{bucket}.s3.us-east-1.amazonaws.com"
+            principal = rng.choice(principals)
+            event = {
+                "eventVersion": "1.09", "userIdentity": principal,
+                "eventTime": f"2026-11-23T{number // 3600000 % 24:02d}:{number // 60000 % 60:02d}:"
+                             f"{number // 1000 % 60:02d}.{number % 1000:03d}Z",
+                "eventSource": f"{service}.amazonaws.com", "eventName": rng.choice(EVENTS),
+                "awsRegion": rng.choice(["us-east-1", "us-west-2", "eu-west-1"]), "sourceIPAddress": source,
+                "userAgent": rng.choice(AGENTS).format(n=rng.randrange(40)),
+                "requestParameters": {"bucketName": bucket, "key": f"year=2026/part-{rng.getrandbits(32):08x}.parquet",
+                                      "Host": host},
+                "responseElements": None, "requestID": f"{rng.getrandbits(64):016X}",
+                "eventID": f"{rng.getrandbits(128):032x}", "readOnly": True,
+                "resources": [{"type": "AWS::S3::Object", "ARN": f"arn:aws:s3:::{bucket}/part"},
+                              {"accountId": principal["accountId"], "type": "AWS::S3::Bucket",
+                               "ARN": f"arn:aws:s3:::{bucket}"}],
+                "eventType": "AwsApiCall", "managementEvent": False, "recipientAccountId": principal["accountId"],
+                "eventCategory": "Data",
+                "tlsDetails": {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256",
+                               "clientProvidedHostHeader": host},
+            }
+            out.write(dumps(event, option=orjson.OPT_APPEND_NEWLINE))
+
+
+# ---------------------------------------------------------------------------------------------- measures
+
+
+def rss_anon() -> int:
+    """Anonymous resident memory of this process in bytes (heap; file-backed mappings excluded)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def timed(label: str, func: Callable[[], Any], *, wall: bool = False) -> tuple[float, Any]:
+    """Run ``func``; seconds of this process's CPU time (wall clock when ``wall``: several processes)."""
+    gc.collect()
+    clock = time.perf_counter if wall else time.process_time
+    started = clock()
+    result = func()
+    seconds = clock() - started
+    print(f"  {label}: {seconds:.2f} s {'wall' if wall else 'CPU'}", flush=True)
+    return seconds, result
+
+
+def baseline(lines: list[bytes]) -> int:
+    loads, dumps = orjson.loads, orjson.dumps
+    total = 0
+    for line in lines:
+        total += len(dumps(loads(line)))
+    return total
+
+
+def ours(pipeline: Pipeline, lines: list[bytes]) -> tuple[int, int]:
+    total = matched = 0
+    for batch in pipeline.stream(LOG_TYPE, lines):
+        total += len(serialize(batch.events))
+        matched += batch.matched
+    return total, matched
+
+
+def file_lines(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        yield from handle
+
+
+def run_file(make_pipeline: Callable[[], Pipeline], path: Path, workers: int) -> int:
+    """Enrich the whole file to nowhere with ``workers`` processes; returns events enriched."""
+    done = [0]
+
+    def on_result(result: ChunkResult) -> None:
+        done[0] += result.counts[1]
+
+    if workers == 1:
+        pipeline = make_pipeline()
+        for first, data in chunk_lines(file_lines(path)):
+            on_result(run_chunk(pipeline, LOG_TYPE, str(path), first, data))
+        return done[0]
+    with WorkerPool(make_pipeline, workers) as pool:
+        pool.run(LOG_TYPE, str(path), chunk_lines(file_lines(path)), on_result)
+    return done[0]
+
+
+def swap_during_run(enricher: Enricher, live: LiveTable, pairs: list[tuple[list[str], bytes]],
+                    pipeline: Pipeline, lines: list[bytes], spool: Path) -> dict[str, float]:
+    """Enrich ``lines`` in batches while another thread builds and swaps a new index."""
+    stamps: list[float] = []
+    swapped_at: list[float] = []
+    build_window: list[float] = []
+
+    def rebuild() -> None:
+        time.sleep(0.5)
+        build_window.append(time.perf_counter())
+        fresh = TableIndex.build(pairs, name=live.name, spool_dir=spool)
+        build_window.append(time.perf_counter())
+        live.swap(fresh)
+        swapped_at.append(time.perf_counter())
+
+    thread = threading.Thread(target=rebuild)
+    stamps.append(time.perf_counter())
+    thread.start()
+    while thread.is_alive() or len(stamps) < 20:
+        for batch in pipeline.stream(LOG_TYPE, lines, batch_size=1000):
+            serialize(batch.events)
+            stamps.append(time.perf_counter())
+            if not thread.is_alive() and len(stamps) > 20 and stamps[-1] - swapped_at[0] > 1.0:
+                break
+    thread.join()
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    during = [b - a for a, b in zip(stamps, stamps[1:], strict=False) if build_window[0] <= b <= swapped_at[0] + 0.2]
+    return {"batches": len(gaps), "median_gap_ms": statistics.median(gaps) * 1000,
+            "max_gap_ms": max(gaps) * 1000, "median_gap_during_build_ms": statistics.median(during) * 1000
+            if during else 0.0, "build_s": build_window[1] - build_window[0]}
+
+
+def enrichment_alone(registry: LogTypeRegistry, enricher: Enricher, sample: list[bytes]) -> None:
+    """Time ``enrich_batch`` alone on already normalised events (fresh memo: first sight of every value)."""
+    normalize = registry.get(LOG_TYPE).compile_normalizer()
+    events = [normalize(orjson.loads(line), "2026-11-23 00:00:00.000", "0" * 32) for line in sample]
+    for table in enricher.tables.values():
+        table.current.clear_memo()
+    seconds, _ = timed("enrichment step alone", lambda: enricher.enrich_batch(events))
+    print(f"  enrichment alone: {len(sample) / seconds:,.0f} events/s "
+          f"({seconds / len(sample) * 1e6:.2f} us per event)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--indicators", type=int, default=1_000_000)
+    parser.add_argument("--cidrs", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-workers", action="store_true", help="skip the 1 vs 2 worker comparison")
+    parser.add_argument("--skip-swap", action="store_true", help="skip the swap-during-run measurement")
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="bench-enrich-"))
+    events_file = work / "cloudtrail.jsonl"
+    print(f"generating {args.indicators:,} indicators + {args.cidrs:,} CIDRs and {args.events:,} events "
+          f"(seed {args.seed}) in {work}", flush=True)
+    _, (pairs, samples) = timed("indicators", lambda: make_indicators(args.indicators, args.cidrs, args.seed))
+    timed("events", lambda: make_events(args.events, samples, args.seed, events_file))
+    lines = events_file.read_bytes().splitlines()
+    size = events_file.stat().st_size
+    print(f"  events file: {size / 1e6:,.0f} MB, {size / len(lines):,.0f} bytes per line", flush=True)
+
+    print("table load", flush=True)
+    gc.collect()
+    before = rss_anon()
+    load_s, index = timed("TableIndex.build", lambda: TableIndex.build(pairs, name="anomali", spool_dir=work))
+    gc.collect()
+    heap = rss_anon() - before
+    rows = index.stats.rows
+    print(f"  rows {rows:,}, distinct values {index.stats.keys:,}, CIDR blocks {index.stats.cidr_blocks:,}, "
+          f"shared values {index.stats.shared_keys:,}")
+    print(f"  load: {load_s / rows * 1e6:.2f} s per million rows (target <= 3)")
+    print(f"  matcher heap: {heap / rows:.0f} bytes per row (RSS growth; target <= 300); "
+          f"estimate by object sizes {index.heap_bytes() / rows:.0f}")
+    print(f"  row store: {index.stats.row_bytes / rows:.0f} bytes per row in a memory-mapped file "
+          f"(page cache, shared by workers; spooled={index.stats.spooled})", flush=True)
+
+    registry = LogTypeRegistry.load()
+    live = LiveTable(index)
+    enricher = Enricher({"anomali": live}, None, registry)
+
+    def make_pipeline() -> Pipeline:
+        return Pipeline(registry, enricher)
+
+    pipeline = make_pipeline()
+    print("throughput, one core, same lines in memory", flush=True)
+    base_s, _ = timed("baseline orjson loads+dumps", lambda: baseline(lines))
+    ours_s, (_, matched) = timed("ours parse->normalise->match->serialise", lambda: ours(pipeline, lines))
+    base_rate = len(lines) / base_s
+    ours_rate = len(lines) / ours_s
+    print(f"  baseline {base_rate:,.0f} events/s; ours {ours_rate:,.0f} events/s; "
+          f"ratio {ours_rate / base_rate:.2f} (target >= 0.5, stretch 0.8); matched {matched:,} "
+          f"({matched / len(lines):.1%})")
+    enrichment_alone(registry, enricher, lines[:200_000])
+
+    if not args.skip_workers:
+        print("workers (from the file, output discarded)", flush=True)
+        rates = {}
+        for workers in (1, 2):
+            seconds, done = timed(f"{workers} worker(s)", lambda w=workers: run_file(make_pipeline, events_file, w),
+                                  wall=True)
+            rates[workers] = done / seconds
+            print(f"  {workers} worker(s): {rates[workers]:,.0f} events/s")
+        print(f"  speed-up with 2 workers: {rates[2] / rates[1]:.2f}x (cores: {len(os.sched_getaffinity(0))})")
+
+    if not args.skip_swap:
+        print("table swap during a run (builder thread, batches of 1000)", flush=True)
+        result = swap_during_run(enricher, live, pairs, pipeline, lines[:200_000], work)
+        print(f"  {result['batches']} batches; median gap {result['median_gap_ms']:.1f} ms, during the rebuild "
+              f"{result['median_gap_during_build_ms']:.1f} ms, longest {result['max_gap_ms']:.1f} ms; "
+              f"rebuild took {result['build_s']:.2f} s; generation now {live.generation}")
+    events_file.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
