@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-
 from tests.conftest import DATA, shared_path
 
 # Zeek's test suite canonifies timestamps to X's; a real ts is substituted so lines can parse.

@@ -16,10 +16,9 @@ from typing import Any
 
 import orjson
 import pytest
+from tests.logtypes.samples import GOLDEN_DIR, SOURCES, iter_sources
 
 from threatmatch.logtypes import LogTypeRegistry, RowIdGenerator
-
-from tests.logtypes.samples import GOLDEN_DIR, SOURCES, iter_sources
 
 REGISTRY = LogTypeRegistry.load()
 PARSE_TIME = "2024-05-01 10:00:00.000"

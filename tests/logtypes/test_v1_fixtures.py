@@ -13,10 +13,9 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from tests.conftest import shared_path
 
 from threatmatch.logtypes import LogTypeRegistry, RowIdGenerator
-
-from tests.conftest import shared_path
 
 REGISTRY = LogTypeRegistry.load()
 
@@ -29,7 +28,8 @@ DEVIATIONS: dict[tuple[str, str], dict[str, tuple[list[str] | None, str]]] = {
     },
     ("gsuitelogs__reports_tests.yml", "TestParseGSuiteReports"): {
         "p_any_actor_ids": (["108239653464319429999"],
-                            "actor ids did not exist in V1; current Panther fills p_any_actor_ids from actor.profileId"),
+                            "actor ids did not exist in V1; current Panther fills p_any_actor_ids "
+                            "from actor.profileId"),
     },
 }
 

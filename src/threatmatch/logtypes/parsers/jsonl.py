@@ -1,9 +1,11 @@
 """JSON input: one object per line, plus pretty-printed documents and ``{"Records": [...]}`` wrappers.
 
 * Blank lines are skipped and not counted as rejects (their numbers still advance).
-* A line that is not complete JSON but opens an object/array starts a multi-line document: lines are
-  gathered until one starting at column 0 with ``}``/``]`` completes it (CloudTrail files as written
-  by hand or by exporters). The document is reported at its first line.
+* A line that is not complete JSON, opens an object/array and ends with ``{``, ``[`` or ``,`` starts a
+  multi-line (pretty-printed) document: lines are gathered until one starting at column 0 with
+  ``}``/``]`` completes it. The document is reported at its first line. A complete ``{...}`` record at
+  column 0 while gathering ends the attempt (the start was a truncated line), so one broken line
+  never swallows the records after it.
 * ``records: Records`` (option) unwraps a wrapper object into one event per element.
 """
 
@@ -49,9 +51,15 @@ def json_parser(records: str | None = None) -> LineParser:
         number = 0
         for number, line in enumerate(lines, 1):
             if buffer:
+                head = line[:1]
+                if head in ("{", b"{") and _complete(line):
+                    # a new record at column 0: the buffered "document" was a truncated line
+                    yield start, None, f"invalid JSON (lines {start}-{number - 1}): the record never closes"
+                    buffer, size = [], 0
+                    yield from emit(number, orjson.loads(line))
+                    continue
                 buffer.append(line)
                 size += len(line)
-                head = line[:1]
                 if head in ("}", "]", b"}", b"]") or size > MAX_DOCUMENT_BYTES:
                     text = b"".join(p if p.__class__ is bytes else p.encode() for p in buffer)  # type: ignore[union-attr]
                     buffer, size = [], 0
@@ -68,7 +76,7 @@ def json_parser(records: str | None = None) -> LineParser:
                 stripped = line.strip()
                 if not stripped:
                     continue
-                if stripped in ("{", "[", b"{", b"[") or (stripped[:1] in ("{", "[", b"{", b"[") and _unclosed(exc)):
+                if stripped[:1] in ("{", "[", b"{", b"[") and stripped[-1:] in _OPENERS and _unclosed(exc):
                     buffer, size, start = [line], len(line), number
                     continue
                 yield number, None, f"invalid JSON: {exc}"
@@ -78,6 +86,17 @@ def json_parser(records: str | None = None) -> LineParser:
             yield start, None, f"invalid JSON document (lines {start}-{number}): input ended before the document closed"
 
     return parse
+
+
+_OPENERS = ("{", "[", ",", b"{", b"[", b",")
+
+
+def _complete(line: bytes | str) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def _unclosed(exc: orjson.JSONDecodeError) -> bool:
