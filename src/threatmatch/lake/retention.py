@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from threatmatch.errors import ConfigError, StorageError
+from threatmatch.lake.listing import LOCK_NAME, MANIFEST_GLOB, visible_files
 from threatmatch.lake.naming import ALERTS, EVENTS, LOOKUPS, HourKey, parse_hour_dir
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([wdhm])\s*$", re.IGNORECASE)
@@ -37,6 +38,7 @@ class Partition:
     dataset: str
     hour: HourKey
     path: Path
+    kind: str = EVENTS  # EVENTS or ALERTS
 
 
 def partitions(lake: Path) -> list[Partition]:
@@ -44,19 +46,19 @@ def partitions(lake: Path) -> list[Partition]:
     found: list[Partition] = []
     roots = []
     if (lake / EVENTS).is_dir():
-        roots += [(d.name.removeprefix("log_type="), d) for d in (lake / EVENTS).iterdir()
+        roots += [(d.name.removeprefix("log_type="), d, EVENTS) for d in (lake / EVENTS).iterdir()
                   if d.is_dir() and d.name.startswith("log_type=")]
     if (lake / ALERTS).is_dir():
-        roots.append((ALERTS, lake / ALERTS))
-    for dataset, root in roots:
+        roots.append((ALERTS, lake / ALERTS, ALERTS))
+    for dataset, root, kind in roots:
         for day in root.iterdir():
             if not day.is_dir():
                 continue
             for hour_dir in day.iterdir():
                 key = parse_hour_dir(day.name, hour_dir.name) if hour_dir.is_dir() else None
                 if key is not None:
-                    found.append(Partition(dataset, key, hour_dir))
-    return sorted(found, key=lambda p: (p.dataset, p.hour))
+                    found.append(Partition(dataset, key, hour_dir, kind))
+    return sorted(found, key=lambda p: (p.kind, p.dataset, p.hour))
 
 
 def expired(parts: Iterable[Partition], cutoff: datetime) -> list[Partition]:
@@ -97,7 +99,7 @@ class PruneResult:
 
 
 def _files(directory: Path) -> list[Path]:
-    return sorted(directory.glob("*.parquet"))
+    return visible_files(directory)
 
 
 def _measure(files: list[Path]) -> tuple[int, int]:
@@ -121,7 +123,7 @@ def prune(lake: Path, older_than: timedelta, now: datetime, *, dry_run: bool = F
         files = _files(part.path)
         rows, size = _measure(files)
         if not dry_run:
-            _delete(part.path, files)
+            _delete(part.path, [*part.path.glob("*.parquet"), *part.path.glob(MANIFEST_GLOB), part.path / LOCK_NAME])
         result.total.add(part, len(files), rows, size)
         result.datasets.setdefault(part.dataset, DatasetStats()).add(part, len(files), rows, size)
     return result

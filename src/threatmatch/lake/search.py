@@ -129,6 +129,14 @@ def describe(conn: duckdb.DuckDBPyConnection, views: list[str]) -> dict[str, lis
     return out
 
 
+def missing_file(exc: BaseException) -> bool:
+    """True when ``exc`` (or its cause) is DuckDB failing to open a file that was listed: pruned or merged
+    meanwhile, so a fresh listing will succeed."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, duckdb.Error) else exc
+    text = str(cause)
+    return isinstance(cause, duckdb.IOException) and ("No such file" in text or "No files found" in text)
+
+
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 

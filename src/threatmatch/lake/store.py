@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -10,15 +11,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from threatmatch.errors import ThreatmatchError
+from threatmatch.errors import SearchError, StorageError, ThreatmatchError
 from threatmatch.home import Home
-from threatmatch.lake import retention, search
+from threatmatch.lake import compaction, retention, search
+from threatmatch.lake.compaction import CompactionResult
 from threatmatch.lake.retention import DatasetStats, PruneResult
 from threatmatch.lake.search import SearchResult
 from threatmatch.lake.views import LookupSource, export_lookups, plan_views
 from threatmatch.lake.writer import LakeWriter
 from threatmatch.storage.db import connect
 from threatmatch.storage.lookup_store import LookupStore
+
+_ATTEMPTS = 5
 
 
 class Lake:
@@ -30,12 +34,20 @@ class Lake:
     """
 
     def __init__(self, home: Home, *, lookups: LookupSource | None = None, buffer_rows: int = 0,
-                 flush_interval_s: float | None = None, rows_per_file: int = 500_000) -> None:
+                 flush_interval_s: float | None = None, rows_per_file: int = 500_000,
+                 compact_interval_s: float | None = 300.0) -> None:
         self.home = home
         self.root: Path = home.lake
         self._lookups = lookups
         self._writer = LakeWriter(self.root, buffer_rows=buffer_rows, flush_interval_s=flush_interval_s,
                                   rows_per_file=rows_per_file)
+        self.maintenance_error: ThreatmatchError | None = None
+        self._stop = threading.Event()
+        self._compactor: threading.Thread | None = None
+        if flush_interval_s is not None and buffer_rows > 0 and compact_interval_s:
+            self._compactor = threading.Thread(target=self._compact_loop, args=(compact_interval_s,),
+                                               name="lake-compact", daemon=True)
+            self._compactor.start()
 
     def __enter__(self) -> Lake:
         return self
@@ -56,17 +68,42 @@ class Lake:
         return self._writer.flush()
 
     def close(self) -> None:
-        """Flush and stop the background flusher."""
+        """Flush and stop the background threads."""
+        self._stop.set()
+        if self._compactor is not None:
+            self._compactor.join()
+            self._compactor = None
         self._writer.close()
+
+    def compact(self, *, now: datetime | None = None,
+                min_files: int = compaction.DEFAULT_MIN_FILES) -> CompactionResult:
+        """Merge the small files of every closed hour partition (readers stay consistent meanwhile)."""
+        self.flush()
+        return compaction.compact(self.root, now or datetime.now(UTC), min_files=min_files)
+
+    def _compact_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.compact()
+                self.maintenance_error = None
+            except ThreatmatchError as exc:  # kept for status pages; the next round retries
+                self.maintenance_error = exc
 
     def search(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0) -> SearchResult:
         """Run one read-only SQL statement over the views (see ``threatmatch.lake.views``)."""
         self.flush()
-        warnings: list[str] = []
-        with self._connection(warnings) as conn:
-            result = search.run(conn, sql, limit=limit, timeout_s=timeout_s)
-        result.warnings = warnings + result.warnings
-        return result
+        for attempt in range(_ATTEMPTS):
+            warnings: list[str] = []
+            try:
+                with self._connection(warnings) as conn:
+                    result = search.run(conn, sql, limit=limit, timeout_s=timeout_s)
+            except (SearchError, StorageError) as exc:
+                if attempt + 1 < _ATTEMPTS and search.missing_file(exc):
+                    continue  # a file was pruned or merged between listing and reading: list again
+                raise
+            result.warnings = warnings + result.warnings
+            return result
+        raise AssertionError("unreachable")
 
     def describe(self) -> dict[str, list[tuple[str, str]]]:
         """View name -> (column, DuckDB type) pairs."""

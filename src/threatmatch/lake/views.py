@@ -25,15 +25,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from threatmatch.errors import StorageError
-from threatmatch.lake.naming import (
-    ALERTS,
-    ALL_EVENTS_VIEW,
-    EVENTS,
-    LOOKUPS,
-    alerts_dir,
-    log_type_view,
-    lookup_view,
-)
+from threatmatch.lake.listing import visible_files
+from threatmatch.lake.naming import ALERTS, ALL_EVENTS_VIEW, LOOKUPS, log_type_view, lookup_view
+from threatmatch.lake.retention import partitions
 from threatmatch.lake.schema import ALERT_FIXED, EVENT_DERIVED, EVENT_FIXED, lookup_table
 from threatmatch.lake.writer import write_parquet_atomic
 
@@ -86,26 +80,23 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _has_parquet(directory: Path, depth: int) -> bool:
-    pattern = "/".join(["*"] * depth + ["*.parquet"]) if depth else "*.parquet"
-    return next(iter(directory.glob(pattern)), None) is not None
+def dataset_files(lake: Path) -> tuple[dict[str, list[str]], list[str]]:
+    """Files to read: per log type (only those with files), and of alerts."""
+    events: dict[str, list[str]] = {}
+    alerts: list[str] = []
+    for part in partitions(lake):
+        files = [f.as_posix() for f in visible_files(part.path)]
+        if not files:
+            continue
+        if part.kind == ALERTS:
+            alerts.extend(files)
+        else:
+            events.setdefault(part.dataset, []).extend(files)
+    return events, alerts
 
 
-def log_type_dirs(lake: Path) -> dict[str, list[str]]:
-    """View name -> log types (directory names) with at least one events file."""
-    found: dict[str, list[str]] = {}
-    base = lake / EVENTS
-    if not base.is_dir():
-        return found
-    for entry in sorted(base.iterdir()):
-        if entry.name.startswith("log_type=") and entry.is_dir() and _has_parquet(entry, 2):
-            log_type = entry.name.removeprefix("log_type=")
-            found.setdefault(log_type_view(log_type), []).append(log_type)
-    return found
-
-
-def _read(globs: list[str]) -> str:
-    return f"read_parquet([{', '.join(quote_literal(g) for g in globs)}], {_HIVE})"
+def _read(files: list[str]) -> str:
+    return f"read_parquet([{', '.join(quote_literal(f) for f in files)}], {_HIVE})"
 
 
 def _empty(columns: Sequence[tuple[str, str]]) -> str:
@@ -121,25 +112,27 @@ def _event_columns() -> list[tuple[str, str]]:
 def plan_views(lake: Path, lookups: Mapping[str, Path] | None = None) -> ViewPlan:
     """The views over what ``lake`` holds now, plus the given lookup exports (view name -> export directory)."""
     plan = ViewPlan()
-    events = log_type_dirs(lake)
-    for view, log_types in events.items():
-        globs = [(lake / EVENTS / f"log_type={lt}").as_posix() + "/*/*/*.parquet" for lt in log_types]
-        plan.bodies[view] = f"SELECT * EXCLUDE (log_type) FROM {_read(globs)}"
+    events, alerts = dataset_files(lake)
+    by_view: dict[str, list[str]] = {}
+    for log_type, files in events.items():
+        by_view.setdefault(log_type_view(log_type), []).extend(files)
+    for view, files in sorted(by_view.items()):
+        plan.bodies[view] = f"SELECT * EXCLUDE (log_type) FROM {_read(files)}"
     columns = _event_columns()
     if events:
         names = ", ".join(quote_ident(n) for n, _ in columns)
-        plan.bodies[ALL_EVENTS_VIEW] = f"SELECT {names} FROM {_read([(lake / EVENTS).as_posix() + '/*/*/*/*.parquet'])}"
+        every = [f for files in events.values() for f in files]
+        plan.bodies[ALL_EVENTS_VIEW] = f"SELECT {names} FROM {_read(every)}"
     else:
         plan.bodies[ALL_EVENTS_VIEW] = _empty(columns)
-    alerts = alerts_dir(lake)
-    if alerts.is_dir() and _has_parquet(alerts, 2):
-        plan.bodies[ALERTS] = f"SELECT * FROM {_read([alerts.as_posix() + '/*/*/*.parquet'])} {_LATEST_ALERT}"
+    if alerts:
+        plan.bodies[ALERTS] = f"SELECT * FROM {_read(alerts)} {_LATEST_ALERT}"
     else:
         alert_cols = [(name, _DUCK_TYPES[kind]) for name, kind in ALERT_FIXED]
         plan.bodies[ALERTS] = _empty([*alert_cols, ("dt", "DATE"), ("hour", "INTEGER")])
     for view, directory in (lookups or {}).items():
-        files = quote_literal(directory.as_posix() + "/*.parquet")
-        plan.bodies.setdefault(view, f"SELECT * FROM read_parquet({files}, union_by_name=true)")
+        pattern = quote_literal(directory.as_posix() + "/*.parquet")
+        plan.bodies.setdefault(view, f"SELECT * FROM read_parquet({pattern}, union_by_name=true)")
     return plan
 
 

@@ -1,0 +1,150 @@
+"""Merge the many small files of a closed hour partition into one, without readers ever seeing rows twice or
+missing.
+
+A buffered writer flushing every few seconds leaves thousands of small files per hour; every search reads each
+file's footer, so they are merged once their hour is over. One compaction of a partition, under an exclusive
+``flock`` on ``<partition>/.lock``:
+
+1. finish any earlier interrupted compaction (its manifest says what it replaced);
+2. write the merged file under a temporary name (DuckDB, ``union_by_name``: the same typing as the views);
+3. write a manifest ``_replaced-<uuid>.json`` naming the merged file and the files it replaces;
+4. rename the merged file into place, delete the replaced files, delete the manifest.
+
+Readers (``visible_files``) list the parquet files first and the manifests second: if they saw the merged file,
+they also see its manifest and skip the replaced files; if they picked up a replaced file that is deleted before
+the query reads it, the search fails with a missing file and is retried on a fresh listing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import orjson
+
+from threatmatch.errors import StorageError
+from threatmatch.lake.listing import MANIFEST_GLOB, visible_files
+from threatmatch.lake.retention import Partition, partitions
+
+DEFAULT_MIN_FILES = 4
+SETTLE = timedelta(minutes=5)  # an hour is compacted once it ended this long ago (late flushes land first)
+
+
+@dataclass
+class CompactionResult:
+    """Partitions merged, files before and after."""
+
+    partitions: int = 0
+    files_before: int = 0
+    files_after: int = 0
+    skipped_busy: int = 0
+    datasets: dict[str, int] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[bool]:
+    try:
+        handle = open(directory / ".lock", "a+b")  # noqa: SIM115 - closed in finally
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
+    finally:
+        handle.close()
+
+
+def _finish_interrupted(directory: Path) -> None:
+    for manifest in directory.glob(MANIFEST_GLOB):
+        try:
+            content = orjson.loads(manifest.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            content = {}
+        if (directory / str(content.get("compacted", ""))).exists():
+            for name in content.get("replaces", []):
+                (directory / str(name)).unlink(missing_ok=True)
+        manifest.unlink(missing_ok=True)
+    for temp in directory.glob(".compact-*.tmp"):
+        temp.unlink(missing_ok=True)
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _merge(files: list[Path], target: Path) -> None:
+    listed = ", ".join(_sql_text(f.as_posix()) for f in files)
+    conn = duckdb.connect(":memory:")
+    try:
+        conn.execute(f"COPY (SELECT * FROM read_parquet([{listed}], union_by_name=true, hive_partitioning=false)) "
+                     f"TO {_sql_text(target.as_posix())} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 65536)")
+    finally:
+        conn.close()
+    with open(target, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def compact_partition(directory: Path, *, min_files: int = DEFAULT_MIN_FILES) -> tuple[int, int] | None:
+    """Merge the partition's files when it has at least ``min_files``: (files before, after); (0, 0) when there
+    is nothing to merge; None when another process is compacting it."""
+    with _locked(directory) as locked:
+        if not locked:
+            return None
+        _finish_interrupted(directory)
+        files = visible_files(directory)
+        if len(files) < max(2, min_files):
+            return 0, 0
+        name = f"part-{uuid.uuid4().hex}.parquet"
+        temp = directory / f".compact-{uuid.uuid4().hex}.tmp"
+        manifest = directory / f"_replaced-{uuid.uuid4().hex}.json"
+        try:
+            _merge(files, temp)
+            staged = manifest.with_name("." + manifest.name + ".tmp")
+            staged.write_bytes(orjson.dumps({"compacted": name, "replaces": [f.name for f in files]}))
+            os.replace(staged, manifest)
+            os.replace(temp, directory / name)
+        except (OSError, duckdb.Error) as exc:
+            temp.unlink(missing_ok=True)
+            manifest.unlink(missing_ok=True)
+            raise StorageError(f"cannot compact {directory}: {exc}; the original files are untouched") from exc
+        for old in files:
+            old.unlink(missing_ok=True)
+        manifest.unlink(missing_ok=True)
+        return len(files), 1
+
+
+def due(parts: list[Partition], now: datetime, settle: timedelta = SETTLE) -> list[Partition]:
+    """Partitions whose hour ended at least ``settle`` before ``now`` (pure)."""
+    return [p for p in parts if p.hour.end + settle <= now]
+
+
+def compact(lake: Path, now: datetime, *, min_files: int = DEFAULT_MIN_FILES,
+            settle: timedelta = SETTLE) -> CompactionResult:
+    """Merge every closed hour partition holding at least ``min_files`` files."""
+    result = CompactionResult()
+    for part in due(partitions(lake), now, settle):
+        if len(list(part.path.glob("*.parquet"))) < max(2, min_files):
+            continue
+        done = compact_partition(part.path, min_files=min_files)
+        if done is None:
+            result.skipped_busy += 1
+            continue
+        if done == (0, 0):
+            continue
+        result.partitions += 1
+        result.files_before += done[0]
+        result.files_after += done[1]
+        result.datasets[part.dataset] = result.datasets.get(part.dataset, 0) + 1
+    return result

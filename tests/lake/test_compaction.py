@@ -1,0 +1,140 @@
+"""Compaction: small files of closed hours merge into one, and readers never see rows twice or missing."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pyarrow.parquet as pq
+from tests.lake.builders import cloudtrail
+
+from threatmatch.home import Home
+from threatmatch.lake import Lake
+from threatmatch.lake.compaction import _locked, compact_partition
+from threatmatch.lake.listing import visible_files
+
+HOUR = datetime(2024, 1, 15, 10, 0, tzinfo=UTC)
+AFTER = HOUR + timedelta(hours=2)
+
+
+def _partition(home: Home, hour: datetime = HOUR) -> Path:
+    return home.lake / "events" / "log_type=AWS.CloudTrail" / f"dt={hour.date()}" / f"hour={hour.hour:02d}"
+
+
+def _write(lake: Lake, batches: int, size: int = 5, start: int = 0, when: datetime = HOUR) -> None:
+    for b in range(batches):
+        lake.write_events("AWS.CloudTrail", [cloudtrail(start + b * size + i, when + timedelta(minutes=b), "10.0.0.1")
+                                             for i in range(size)])
+
+
+class TestCompact:
+    def test_merges_closed_hours_into_one_file(self, lake: Lake, home: Home) -> None:
+        """Many files of a closed hour become one; every row and value is kept."""
+        _write(lake, 6)
+        before = lake.search("SELECT * FROM aws_cloudtrail ORDER BY p_row_id", limit=100).rows
+        result = lake.compact(now=AFTER)
+        assert (result.partitions, result.files_before, result.files_after) == (1, 6, 1)
+        assert len(list(_partition(home).glob("*.parquet"))) == 1
+        assert lake.search("SELECT * FROM aws_cloudtrail ORDER BY p_row_id", limit=100).rows == before
+
+    def test_current_hour_and_few_files_are_left_alone(self, lake: Lake, home: Home) -> None:
+        """An hour still open (or just closed), or holding fewer than min_files files, is not merged."""
+        _write(lake, 6)
+        assert lake.compact(now=HOUR + timedelta(minutes=30)).partitions == 0
+        assert lake.compact(now=AFTER, min_files=7).partitions == 0
+        assert len(list(_partition(home).glob("*.parquet"))) == 6
+
+    def test_schema_drift_survives_the_merge(self, lake: Lake) -> None:
+        """Files with different columns and types merge with the same typing the views use."""
+        for n, value in enumerate([5, "E42", {"a": 1}, True]):
+            event = {"p_row_id": str(n), "p_event_time": "2024-01-15 10:00:00", "code": value}
+            lake.write_events("Custom.App", [event])
+        before = lake.search("SELECT p_row_id, code FROM custom_app ORDER BY 1").rows
+        assert lake.compact(now=AFTER).partitions == 1
+        assert lake.search("SELECT p_row_id, code FROM custom_app ORDER BY 1").rows == before
+        assert lake.search("SELECT p_enrichment_matches, event FROM custom_app LIMIT 1").types == [
+            'STRUCT(provider VARCHAR, selector VARCHAR, "match" VARCHAR, "row" JSON)[]', "JSON"]
+
+    def test_busy_partition_is_skipped(self, lake: Lake, home: Home) -> None:
+        """While another compactor holds a partition's lock, it is skipped, not merged twice."""
+        _write(lake, 4)
+        with _locked(_partition(home)) as locked:
+            assert locked
+            assert compact_partition(_partition(home), min_files=2) is None
+        assert compact_partition(_partition(home), min_files=2) == (4, 1)
+
+
+class TestCrashRecovery:
+    def test_manifest_hides_replaced_files_once_merged_file_exists(self, lake: Lake, home: Home) -> None:
+        """A crash after the rename but before deleting old files: readers skip them, the next run deletes them."""
+        _write(lake, 3)
+        part = _partition(home)
+        old = sorted(part.glob("*.parquet"))
+        merged = part / "part-merged.parquet"
+        pq.write_table(pq.read_table(old[0]).slice(0, 0), merged)  # stands for the merged file: empty is enough
+        manifest = {"compacted": merged.name, "replaces": [f.name for f in old]}
+        (part / "_replaced-x.json").write_bytes(orjson.dumps(manifest))
+        assert visible_files(part) == [merged]
+        compact_partition(part, min_files=2)
+        assert sorted(part.iterdir()) == sorted([merged, part / ".lock"])
+
+    def test_manifest_without_merged_file_hides_nothing(self, lake: Lake, home: Home) -> None:
+        """A crash before the rename: the manifest is ignored by readers and removed by the next run."""
+        _write(lake, 3)
+        part = _partition(home)
+        (part / "_replaced-y.json").write_bytes(orjson.dumps({"compacted": "part-never.parquet",
+                                                               "replaces": [f.name for f in part.glob("*.parquet")]}))
+        (part / ".compact-dead.tmp").write_bytes(b"PAR1 half")
+        assert len(visible_files(part)) == 3
+        assert lake.search("SELECT count(*) FROM aws_cloudtrail").rows == [[15]]
+        assert compact_partition(part, min_files=2) == (3, 1)
+        assert not list(part.glob("_replaced-*")) and not list(part.glob(".compact-*"))
+        assert lake.search("SELECT count(*) FROM aws_cloudtrail").rows == [[15]]
+
+
+def test_readers_see_whole_batches_while_writing_and_compacting(home: Home) -> None:
+    """Searches during concurrent late writes and repeated compactions always count whole batches, never twice."""
+    batch, rounds = 10, 15
+    errors: list[BaseException] = []
+    counts: list[int] = []
+    writing = threading.Event()
+    writing.set()
+
+    def writer() -> None:
+        lake = Lake(home)
+        try:
+            _write(lake, rounds, size=batch)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            writing.clear()
+
+    def compactor() -> None:
+        lake = Lake(home)
+        try:
+            while writing.is_set():
+                lake.compact(now=AFTER, min_files=2)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def reader() -> None:
+        lake = Lake(home)
+        try:
+            while writing.is_set():
+                counts.append(lake.search("SELECT count(*), count(DISTINCT p_row_id) FROM all_events").rows[0])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=t) for t in (writer, compactor, reader, reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert counts and all(total == distinct and total % batch == 0 for total, distinct in counts)
+    Lake(home).compact(now=AFTER, min_files=2)
+    assert Lake(home).search("SELECT count(DISTINCT p_row_id), count(*) FROM aws_cloudtrail").rows == [
+        [batch * rounds, batch * rounds]]
+    assert len(list(_partition(home).glob("*.parquet"))) == 1
