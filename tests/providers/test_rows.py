@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from threatmatch.errors import ParseError
-from threatmatch.providers.threatstream.rows import build_row, encode_raw, event_time, url_host
+from threatmatch.indicators.normalize import canonical, normalize_ip
+from threatmatch.providers.threatstream.rows import build_row, encode_raw, event_time, fast_canonical, fast_ip, url_host
 
 PT = "2026-01-01 00:00:00.000"
 RID = "f" * 32
@@ -181,3 +182,19 @@ def test_url_host_never_raises(value: str) -> None:
     """url_host accepts any text and returns a non-empty host or None."""
     host = url_host(value)
     assert host is None or host
+
+
+_shapes = st.one_of(
+    _text, _values, st.ip_addresses().map(lambda a: f" [{a}] "), st.ip_addresses(v=6).map(lambda a: str(a).upper()),
+    st.from_regex(r"0?[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,4}", fullmatch=True),
+    st.from_regex(r"[A-Za-z0-9._%+-]{1,10}@[A-Za-z0-9.-]{1,12}", fullmatch=True),
+    st.from_regex(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}/[0-9]{1,2}", fullmatch=True),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_shapes)
+def test_fast_canonical_equals_canonical(value: str) -> None:
+    """The hot path's shortcuts give exactly canonical()'s and normalize_ip()'s answers."""
+    assert fast_canonical(value) == canonical(value)
+    assert fast_ip(value) == normalize_ip(value)

@@ -8,8 +8,9 @@ one afterwards, never a mix. A writer killed mid-load leaves only an orphan ``bu
 which the next writer of that table drops.
 
 Per row the store keeps the indexed columns (match, id, type, itype, status, confidence, modified_ts,
-expiration_ts, update_id) and the full row as JSON bytes. Within one generation rows are deduplicated
-by ``id``, keeping the highest ``update_id``. Rows of every status are kept: the matcher decides.
+expiration_ts, update_id) and the full row as JSON bytes; ``match`` is indexed (created after the
+load). Within one generation rows are deduplicated by ``id``, keeping the highest ``update_id``. Rows of
+every status are kept: the matcher decides.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import socket
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -295,6 +297,15 @@ def _summary(conn: sqlite3.Connection, sql: str) -> dict[str, dict[str, int]]:
     return {"type": dict(sorted(by_type.items())), "status": dict(sorted(by_status.items()))}
 
 
+def _summary_of(counts: Counter[tuple[str | None, str | None]]) -> dict[str, dict[str, int]]:
+    by_type: Counter[str] = Counter()
+    by_status: Counter[str] = Counter()
+    for (type_, status), n in counts.items():
+        by_type[type_ or "(none)"] += n
+        by_status[status or "(none)"] += n
+    return {"type": dict(sorted(by_type.items())), "status": dict(sorted(by_status.items()))}
+
+
 def _drop_generation_tables(conn: sqlite3.Connection, tid: int, generation: int) -> None:
     sql = _sql_name(tid, generation)
     conn.execute(f"DROP TABLE IF EXISTS {sql}")
@@ -316,6 +327,10 @@ class TableWriter:
         self.summary: dict[str, dict[str, int]] = {"type": {}, "status": {}}
         self._pending: list[tuple[Any, ...]] = []
         self._extras: list[tuple[int, str]] = []
+        self._ids: set[int | str] = set()
+        self._repeated = False  # an id arrived twice: dedupe needed at commit
+        self._inserted = 0
+        self._counts: Counter[tuple[str | None, str | None]] = Counter()
         self._done = False
         self._db_file = _database_file(conn)
         with transaction(conn):
@@ -335,6 +350,9 @@ class TableWriter:
                          (self.tid, self.generation, os.getpid(), socket.gethostname(), time.time()))
         _LIVE.add((self._db_file, self.sql))
         self._insert = _INSERT.format(t=self.sql)
+        # Bulk load: no checkpoints while loading (each would fsync); the next commit after the swap does one.
+        self._autocheckpoint = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
 
     def __enter__(self) -> TableWriter:
         return self
@@ -368,7 +386,16 @@ class TableWriter:
         """Add already-encoded rows (the sync fast path)."""
         self._check_open()
         pending = self._pending
+        ids = self._ids
+        counts = self._counts
         for record in records:
+            ident = record.id
+            if ident is not None:
+                if ident in ids:
+                    self._repeated = True
+                else:
+                    ids.add(ident)
+            counts[record.type, record.status] += 1
             match = record.match
             pending.append((match[0] if match else None, record.id, record.type, record.itype, record.status,
                             record.confidence, record.modified_ts, record.expiration_ts, record.update_id,
@@ -382,6 +409,7 @@ class TableWriter:
     def _flush(self) -> None:
         if not self._pending:
             return
+        self._inserted += len(self._pending)
         with transaction(self._conn):
             if self._extras:
                 for index, row in enumerate(self._pending, start=1):
@@ -401,14 +429,17 @@ class TableWriter:
         try:
             self._flush()
             with transaction(self._conn):
-                self._conn.execute(f"CREATE INDEX {self.sql}_id ON {self.sql} (id, update_id)")
-                self.duplicates = self._dedupe()
+                if self._repeated:
+                    self._conn.execute(f"CREATE INDEX {self.sql}_id ON {self.sql} (id, update_id)")
+                    self.duplicates = self._dedupe()
+                    self.summary = _summary(self._conn, self.sql)
+                else:
+                    self.summary = _summary_of(self._counts)
                 self._conn.execute(f"CREATE INDEX {self.sql}_match ON {self.sql} (match)")
-                self._conn.execute(f"CREATE INDEX {self.sql}_filter ON {self.sql} (status, type, itype, confidence)")
                 self._conn.execute(f"CREATE INDEX {self.sql}_x_match ON {self.sql}_x (match)")
-                count = int(self._conn.execute(f"SELECT count(*) FROM {self.sql}").fetchone()[0])
-                self.summary = _summary(self._conn, self.sql)
+                count = self._inserted - self.duplicates
             retired = self._swap(count)
+            self._restore_checkpoints()
         except BaseException:
             self.abort()
             raise
@@ -452,12 +483,17 @@ class TableWriter:
                                (self.generation, count, self.kind, self.tid))
         return retired
 
+    def _restore_checkpoints(self) -> None:
+        self._conn.execute(f"PRAGMA wal_autocheckpoint = {self._autocheckpoint}")
+        self._ids.clear()
+
     def abort(self) -> None:
         """Discard this generation; the active one is untouched."""
         if self._done:
             return
         self._done = True
         self._pending.clear()
+        self._restore_checkpoints()
         _LIVE.discard((self._db_file, self.sql))
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from threatmatch.errors import (
 from threatmatch.providers.threatstream.config import ProviderConfig
 
 log = logging.getLogger(__name__)
+_TAGS = re.compile(r"<[^>]*>")
 
 PAGE_SIZE = 1000  # the API's maximum
 DEFAULT_TIMEOUT = 30.0
@@ -89,7 +91,11 @@ _UPDATE_ID_DECODER = msgspec.json.Decoder(_UpdateId)
 
 
 class _Retryable(Exception):
-    def __init__(self, error: ProviderError, delay: float | None = None) -> None:
+    """A failure worth another attempt: ``reason`` is logged, ``error`` raised when attempts run out."""
+
+    def __init__(self, reason: str, error: ProviderError, delay: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
         self.error = error
         self.delay = delay
 
@@ -180,7 +186,7 @@ class ThreatStreamClient:
                 if attempt + 1 >= policy.attempts:
                     raise failure.error from None
                 delay = failure.delay if failure.delay is not None else policy.backoff(attempt)
-                log.warning("page %d: %s; retry %d/%d in %.1f s", number, failure.error, attempt + 1,
+                log.warning("page %d: %s; retry %d/%d in %.2f s", number, failure.reason, attempt + 1,
                             policy.attempts - 1, delay)
                 started = time.perf_counter()
                 policy.sleep(delay)
@@ -193,11 +199,11 @@ class ThreatStreamClient:
         try:
             response = self._http.get(self.url, params=params, headers=self._headers, timeout=self._timeout)
         except httpx.TimeoutException:
-            raise _Retryable(ProviderNetworkError(
+            raise _Retryable(f"no answer within {self._timeout:g} s", ProviderNetworkError(
                 f"ThreatStream did not answer {where} within {self._timeout:g} s, even after retries; "
                 "check the network path to the server or try again later")) from None
         except httpx.TransportError as exc:
-            raise _Retryable(ProviderNetworkError(
+            raise _Retryable(f"connection failed ({type(exc).__name__})", ProviderNetworkError(
                 f"cannot reach ThreatStream at {self._config.base_url} ({type(exc).__name__}: {self._scrub(exc)}); "
                 "check --subdomain/--base-url, DNS, proxy and firewall settings")) from None
         finally:
@@ -212,11 +218,11 @@ class ThreatStreamClient:
             if wait is not None and wait > self._retry.max_retry_after:
                 raise RateLimitedError(f"ThreatStream rate-limited {where} and asked to wait {wait:.0f} s "
                                        f"(more than {self._retry.max_retry_after:.0f} s); try again later")
-            raise _Retryable(RateLimitedError(
+            raise _Retryable("HTTP 429 (rate limited)", RateLimitedError(
                 f"ThreatStream kept rate-limiting {where} (HTTP 429) after every retry; "
                 "lower the sync frequency or ask Anomali about the API quota"), wait)
         if status >= 500:
-            raise _Retryable(UpstreamError(
+            raise _Retryable(f"HTTP {status}", UpstreamError(
                 f"ThreatStream kept failing on {where} (HTTP {status}) after every retry; "
                 f"the server has a problem, try again later. Body: {self._body(response)}"))
         raise self._refused(status, response, where)
@@ -225,7 +231,7 @@ class ThreatStreamClient:
         try:
             view = _PAGE_DECODER.decode(content)
         except msgspec.DecodeError as exc:
-            raise _Retryable(UpstreamError(
+            raise _Retryable("malformed or truncated JSON", UpstreamError(
                 f"ThreatStream sent a malformed or truncated response for {where} ({len(content)} bytes: {exc}) "
                 "after every retry; try again later")) from None
         total = view.meta.total_count
@@ -256,7 +262,11 @@ class ThreatStreamClient:
         return BadRequestError(f"ThreatStream refused {where} (HTTP {status}): {self._body(response)}")
 
     def _body(self, response: httpx.Response) -> str:
-        text = response.text.strip() or "(empty)"
+        """The response body as one short line of text (HTML tags removed), token masked."""
+        text = response.text
+        if "<" in text and ">" in text:
+            text = _TAGS.sub(" ", text)
+        text = " ".join(text.split()) or "(empty)"
         return self._scrub(text[:300])
 
     def _scrub(self, text: object) -> str:
