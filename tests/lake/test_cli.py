@@ -106,3 +106,15 @@ def test_bad_duration(home_dir: Path) -> None:
     """A bad --older-than is a usage error that shows accepted forms."""
     code, out, err = _run(home_dir, "store", "prune", "--older-than", "30 days")
     assert code == 2 and "e.g. 30d, 12h, 90m" in (out + err)
+
+
+def test_compact(home_dir: Path) -> None:
+    """store compact merges the files of closed hours and says how many."""
+    when = datetime.now(UTC) - timedelta(days=2)
+    with Lake(Home(home_dir)) as lake:
+        for n in range(4):
+            lake.write_events("AWS.CloudTrail", [cloudtrail(n, when, "10.0.0.1")])
+    code, out, _ = _run(home_dir, "store", "compact", "--json")
+    assert code == 0 and orjson.loads(out)["files_before"] == 4 and orjson.loads(out)["files_after"] == 1
+    code, out, _ = _run(home_dir, "store", "compact")
+    assert code == 0 and "merged 0 partition(s)" in out

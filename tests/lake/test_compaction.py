@@ -138,3 +138,19 @@ def test_readers_see_whole_batches_while_writing_and_compacting(home: Home) -> N
     assert Lake(home).search("SELECT count(DISTINCT p_row_id), count(*) FROM aws_cloudtrail").rows == [
         [batch * rounds, batch * rounds]]
     assert len(list(_partition(home).glob("*.parquet"))) == 1
+
+
+def test_buffered_lake_compacts_in_the_background(home: Home) -> None:
+    """A server-style Lake (background flush) also merges closed hours on its own."""
+    lake = Lake(home, buffer_rows=5, flush_interval_s=0.05, compact_interval_s=0.05)
+    try:
+        _write(lake, 4, size=5, when=datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1))
+        for _ in range(300):
+            if len(list(home.lake.rglob("*.parquet"))) == 1:
+                break
+            threading.Event().wait(0.02)
+    finally:
+        lake.close()
+    assert len(list(home.lake.rglob("*.parquet"))) == 1
+    assert lake.maintenance_error is None
+    assert Lake(home).search("SELECT count(*) FROM aws_cloudtrail").rows == [[20]]
