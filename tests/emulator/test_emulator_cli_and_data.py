@@ -12,12 +12,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from tests.conftest import REPO, shared_path
 
 from threatmatch.emulator.datafile import load_objects
 from threatmatch.emulator.testing import run_emulator
 from threatmatch.errors import ConfigError
-
-from tests.conftest import REPO, shared_path
 
 API = "/api/v2/intelligence/"
 PAGES = [f"elastic_intelligence_update_id_page{i}.json" for i in (1, 2, 3)]

@@ -127,7 +127,8 @@ def conditions(draw: st.DrawFn) -> Comparison:
     ops = ["=", "!=", ">", ">=", "<", "<="] if name in _NUMERIC else ["=", "!=", "contains"]
     if name == "value":
         ops = ["contains", "startswith"]
-    value = None if draw(st.integers(0, 12)) == 0 and name in ("tlp", "country", "expiration_ts") else draw(_FIELDS[name])
+    nullable = name in ("tlp", "country", "expiration_ts")
+    value = None if nullable and draw(st.integers(0, 12)) == 0 else draw(_FIELDS[name])
     op = "=" if value is None else draw(st.sampled_from(ops))
     return Comparison(name, op, value)
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import ipaddress
 import random
 from bisect import bisect
+from collections.abc import Callable, Sequence
 from itertools import accumulate
+from typing import TypeVar
 
 from threatmatch.emulator import catalog
 from threatmatch.emulator.columns import NULL, Categorical, Columns
@@ -28,7 +30,13 @@ BIG_ID_EVERY = 997  # one row in 997 gets an id above 2**53 (clients must not pa
 _SUBTYPES = (("MD5", 45), ("SHA1", 15), ("SHA256", 38), ("SHA512", 2))
 _HEX_BITS = {"MD5": 128, "SHA1": 160, "SHA256": 256, "SHA512": 512}
 _PRIVATE_NETS = ("10.{}.{}.{}", "192.168.{}.{}", "172.16.{}.{}")
+T = TypeVar("T")
 _SSDEEP_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _pick(rand: Callable[[], float], items: Sequence[T]) -> T:
+    """A uniformly chosen item (cheaper than ``Random.choice``)."""
+    return items[int(rand() * len(items))]
 
 
 def _cumulative(weights: list[int]) -> tuple[list[float], float]:
@@ -75,33 +83,37 @@ class Generator:
                          for row in rows)
         num["update_id"].extend(UPDATE_ID_BASE + 3 * row + int(rand() * 3) for row in rows)
         num["confidence"].extend(-1 if x < 0.05 else int(10 + 91 * x**0.7) for x in (rand() for _ in rows))
-        num["feed_id"].extend(chosen[p][0].feed_id for p in picks)
+        num["feed_id"].extend(map([feed.feed_id for feed, _, _ in chosen].__getitem__, picks))
         num["modified_ts"].extend(modified)
         num["created_ts"].extend(m if rand() < 0.5 else m - int(rand() * 400 * DAY_MS) for m in modified)
         num["expiration_ts"].extend(self._expiry(rnd, st, m) for st, m in zip(status, modified, strict=True))
-        self._codes(cats["source"], [chosen[p][0].source for p in picks])
-        self._codes(cats["itype"], [chosen[p][1] for p in picks])
-        self._codes(cats["type"], [chosen[p][2] for p in picks])
-        self._codes(cats["threat_type"], [catalog.THREAT_OF_ITYPE[chosen[p][1]] for p in picks])
-        self._codes(cats["status"], [("active", "inactive", "falsepos")[st] for st in status])
-        sevs = [s for s, _ in catalog.SEVERITIES]
-        self._codes(cats["meta.severity"], [sevs[bisect(self.sev_cum, rand() * self.sev_total)] for _ in rows])
-        tlps = [t for t, _ in catalog.TLPS]
-        self._codes(cats["tlp"], ["amber" if chosen[p][0].feed_id == 0 and rand() < 0.5
-                                  else tlps[bisect(self.tlp_cum, rand() * self.tlp_total)] for p in picks])
-        subs = [s for s, _ in _SUBTYPES]
-        subtypes = [subs[bisect(self.sub_cum, rand() * self.sub_total)] if chosen[p][2] == "md5" else None
-                    for p in picks]
-        self._codes(cats["subtype"], subtypes)
+        self._codes(cats["source"], picks, [feed.source for feed, _, _ in chosen])
+        self._codes(cats["itype"], picks, [itype for _, itype, _ in chosen])
+        self._codes(cats["type"], picks, [kind for _, _, kind in chosen])
+        self._codes(cats["threat_type"], picks, [catalog.THREAT_OF_ITYPE[itype] for _, itype, _ in chosen])
+        self._codes(cats["status"], status, ["active", "inactive", "falsepos"])
+        sev_cum, sev_total = self.sev_cum, self.sev_total
+        self._codes(cats["meta.severity"], [bisect(sev_cum, rand() * sev_total) for _ in rows],
+                    [s for s, _ in catalog.SEVERITIES])
+        tlp_cum, tlp_total = self.tlp_cum, self.tlp_total
+        analyst = {i for i, (feed, _, _) in enumerate(chosen) if feed.feed_id == 0}
+        self._codes(cats["tlp"], [1 if p in analyst and rand() < 0.5 else bisect(tlp_cum, rand() * tlp_total)
+                                  for p in picks], [t for t, _ in catalog.TLPS])
+        hashes = {i for i, (_, _, kind) in enumerate(chosen) if kind == "md5"}
+        sub_cum, sub_total = self.sub_cum, self.sub_total
+        sub_index = [1 + bisect(sub_cum, rand() * sub_total) if p in hashes else 0 for p in picks]
+        sub_labels: list[str | None] = [None, *(s for s, _ in _SUBTYPES)]
+        self._codes(cats["subtype"], sub_index, sub_labels)
         value = self.value
         columns.values.extend(
-            value(rnd, chosen[p][2], chosen[p][1], sub) for p, sub in zip(picks, subtypes, strict=True)
+            value(rnd, chosen[p][2], chosen[p][1], sub_labels[sub]) for p, sub in zip(picks, sub_index, strict=True)
         )
 
     @staticmethod
-    def _codes(cat: Categorical, labels: list[str | None]) -> None:
-        code = cat.code
-        cat.codes.extend(code(label) for label in labels)
+    def _codes(cat: Categorical, indexes: list[int], labels: list[str | None]) -> None:
+        """Append the codes of ``labels[i]`` for each ``i`` in ``indexes`` (one C-level map, no per-row lookup)."""
+        table = [cat.code(label) for label in labels]
+        cat.codes.extend(map(table.__getitem__, indexes))
 
     def _expiry(self, rnd: random.Random, status: int, modified: int) -> int:
         if status == 1:  # deactivated: expired shortly before
@@ -163,17 +175,21 @@ class Generator:
         return f"{name}.{tld}"
 
     def url(self, rnd: random.Random) -> str:
-        host = self.ipv4(rnd) if rnd.random() < 0.15 else self.domain(rnd)
-        if rnd.random() < 0.1:
-            host = f"{host}:{rnd.choice((8080, 8443, 443, 80, 8000))}"
-        path = rnd.choice(catalog.URL_PATHS).format(w=rnd.choice(catalog.WORDS), n=rnd.randrange(100, 99999))
-        return f"{'https' if rnd.random() < 0.55 else 'http'}://{host}{path}"
+        rand = rnd.random
+        host = self.ipv4(rnd) if rand() < 0.15 else self.domain(rnd)
+        if rand() < 0.1:
+            host = f"{host}:{_pick(rand, (8080, 8443, 443, 80, 8000))}"
+        path = _pick(rand, catalog.URL_PATHS)
+        if "{" in path:
+            path = path.format(w=_pick(rand, catalog.WORDS), n=100 + int(rand() * 99899))
+        return f"{'https' if rand() < 0.55 else 'http'}://{host}{path}"
 
     def email(self, rnd: random.Random) -> str:
-        local = f"{rnd.choice(catalog.FIRST)}.{rnd.choice(catalog.LAST)}"
-        if rnd.random() < 0.4:
-            local = f"{local}{rnd.randrange(1, 99)}"
-        domain = rnd.choice(catalog.FREEMAIL) if rnd.random() < 0.5 else self.domain(rnd)
+        rand = rnd.random
+        local = f"{_pick(rand, catalog.FIRST)}.{_pick(rand, catalog.LAST)}"
+        if rand() < 0.4:
+            local = f"{local}{1 + int(rand() * 98)}"
+        domain = _pick(rand, catalog.FREEMAIL) if rand() < 0.5 else self.domain(rnd)
         return f"{local}@{domain}"
 
     @staticmethod
