@@ -142,3 +142,26 @@ class TestConsoleSession:
         assert answer.headers["content-security-policy"].startswith("default-src 'self'")
         assert answer.headers["x-frame-options"] == "DENY"
         assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+class TestConsoleCsrf:
+    @pytest.mark.parametrize("path", ["/enrichments/new/anomali", "/enrichments/new/anomali/save",
+                                      "/enrichments/x/sync", "/enrichments/x/delete", "/enrichments/x/logtypes/edit",
+                                      "/logout"])
+    def test_every_form_needs_the_csrf_token(self, live: LiveServer, path: str) -> None:
+        """Each console form post without the session's CSRF token is refused with 403 before doing anything."""
+        client = _login(live, live.token)
+        answer = client.post(path, data={"name": "x"})
+        assert answer.status_code == 403, (path, answer.status_code)
+        wrong = client.post(path, data={"name": "x", "csrf_token": "forged"})
+        assert wrong.status_code == 403
+
+    def test_error_pages_are_html_for_browsers(self, live: LiveServer) -> None:
+        """A browser gets an HTML error page (escaped), the API gets JSON."""
+        client = _login(live, live.token)
+        page = client.get("/enrichments/%3Cscript%3Ealert(1)", headers={"Accept": "text/html"})
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert "<script>alert(1)" not in page.text and "&lt;script&gt;alert(1)" in page.text
+        headers = {"Accept": "text/html", "Authorization": live.client.headers["Authorization"]}
+        api = client.get("/api/v1/providers/nope", headers=headers)
+        assert api.headers["content-type"] == "application/json"

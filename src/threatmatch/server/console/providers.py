@@ -101,7 +101,7 @@ def _provider_url(name: str, suffix: str = "") -> str:
 
 def provider_context(service: Service, name: str) -> dict[str, Any]:
     settings = providers_view.provider(service, name)
-    return {"provider": settings, "status": settings["status"], "log_types": service.enriched_log_types(name),
+    return {"provider": settings, "state": settings["status"], "log_types": service.enriched_log_types(name),
             "provider_url": _provider_url(name)}
 
 

@@ -6,7 +6,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -15,8 +15,8 @@ from threatmatch.server.auth import CSRF_FIELD, Session, set_cookie
 
 FLASH_COOKIE = "tm_flash"
 
-_env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True,
-                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True,  # never off
+                   trim_blocks=True, lstrip_blocks=True)
 
 def _pretty_json(value: Any) -> str:
     """Indented JSON as a plain string: autoescape then escapes it like any other text (never marked safe)."""

@@ -1,0 +1,236 @@
+"""The Panther flows in real headless Chromium against a real server and the real ThreatStream emulator.
+
+Tests run in file order and share one signed-in page: create the provider, sync, edit enriched log
+types, browse stored data, ingest the sample logs, find an enriched event and its alert, and check
+that attacker-controlled indicator text renders as text. Each page is saved under docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Dialog, Page, expect
+from tests.browser.conftest import shot
+from tests.server.harness import LiveServer, run_server
+
+from threatmatch.emulator.testing import EmulatorHandle, run_emulator
+from threatmatch.server.client import IngestClient
+from threatmatch.server.demo import DEMO_INDICATORS, sample_files
+
+pytestmark = pytest.mark.browser
+
+PROVIDER = "Anomali ThreatStream"
+XSS_SOURCE = "<script>window.__xss = 1</script><img src=x onerror=\"window.__xss = 2\">"
+XSS_URL = "http://evil.example/<script>window.__xss=3</script>"
+XSS_IP = "192.0.2.99"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, EmulatorHandle]]:
+    with run_emulator(indicators=400, seed=11) as emulator, run_server(tmp_path_factory.mktemp("home")) as live:
+        for fields in DEMO_INDICATORS:
+            emulator.add(**fields)
+        emulator.add(value=XSS_IP, type="ip", itype="c2_ip", confidence=99, status="active", source=XSS_SOURCE)
+        emulator.add(value=XSS_URL, type="url", itype="mal_url", confidence=80, status="active")
+        yield live, emulator
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, world: tuple[LiveServer, EmulatorHandle]) -> Iterator[Page]:
+    """One signed-in page; any JavaScript dialog (e.g. an injected alert()) fails the run."""
+    live, _ = world
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=live.base_url)
+    tab = context.new_page()
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.accept() if dialog.type == "confirm" else dialog.dismiss()
+
+    tab.on("dialog", on_dialog)
+    tab.goto("/login")
+    tab.fill("#token", live.token)
+    tab.click("button[type=submit]")
+    tab.wait_for_url("**/enrichments")
+    yield tab
+    context.close()
+    assert not [m for m in dialogs if "Delete" not in m], f"unexpected dialogs: {dialogs}"
+
+
+def test_create_anomali_provider(page: Page, world: tuple[LiveServer, EmulatorHandle]) -> None:
+    """Configure → Enrichments → Create New → Anomali: validation, Test connection, Setup, then Save."""
+    _, emulator = world
+    page.goto("/enrichments")
+    shot(page, "02-enrichments-empty")
+    page.click("text=Create New")
+    page.click("#choose-anomali")
+    expect(page.locator("#query")).to_have_attribute("placeholder", 'feed_id=42 and status="active"')
+    expect(page.locator("#refresh_minutes")).to_have_value("60")
+    labels = page.locator("form label").all_inner_texts()
+    assert labels == ["Name", "Anomali subdomain", "Username", "API Token", "ThreatStream indicator query",
+                      "Refresh period (min)"]
+    page.fill("#refresh_minutes", "30")
+    page.fill("#query", 'feed_id=42 and (status="active"')
+    page.click("#setup")
+    expect(page.locator("#error-name")).to_contain_text("Name is required")
+    expect(page.locator("#error-refresh_minutes")).to_contain_text("at least 60 minutes")
+    expect(page.locator("#error-query")).to_contain_text("position")
+    expect(page.locator("#error-api_token")).to_contain_text("API Token is required")
+    shot(page, "03-anomali-form-errors")
+    page.fill("#name", PROVIDER)
+    page.fill("#subdomain", emulator.base_url)
+    page.fill("#username", emulator.username)
+    page.fill("#api_token", emulator.api_key)
+    page.fill("#query", 'status="active"')
+    page.fill("#refresh_minutes", "60")
+    page.click("#test-connection")
+    expect(page.locator("#test-result")).to_contain_text("Connected to")
+    assert emulator.api_key not in page.content(), "the API token is never written back into the page"
+    expect(page.locator("#token-kept")).to_be_visible()
+    shot(page, "04-anomali-test-connection")
+    page.click("#setup")
+    expect(page.locator("h1")).to_contain_text(f"Review · {PROVIDER}")
+    shot(page, "05-anomali-setup-review")
+    page.click("#save")
+    expect(page.locator("#provider-name")).to_have_text(PROVIDER)
+    expect(page.locator(".flash-ok")).to_contain_text("Saved enrichment provider")
+    assert emulator.api_key not in page.content()
+
+
+def test_sync_now(page: Page, world: tuple[LiveServer, EmulatorHandle]) -> None:
+    """Sync now pulls the indicators; the page shows counts, last refresh and the log-type tile."""
+    page.click("#sync-now")
+    expect(page.locator(".flash-ok")).to_contain_text("Synced")
+    rows = int(page.locator("#rows").inner_text())
+    assert rows > 0
+    expect(page.locator("#enriched-log-types h2")).to_contain_text("Enriched Log Types")
+    shot(page, "06-provider-synced")
+
+
+def test_edit_enriched_log_types(page: Page) -> None:
+    """Edit: trash two log types and Save; then Add Log Type with a JSON-path selector and Save."""
+    page.click("#edit-log-types")
+    for log_type in ("Okta.SystemLog", "GitHub.Audit"):
+        page.click(f"tr[data-log-type='{log_type}'] [data-remove-row]")
+    expect(page.locator("tr[data-log-type='Okta.SystemLog']")).to_have_count(0)
+    page.click("#save-log-types")
+    expect(page.locator(".flash-ok")).to_contain_text("2 removed")
+    tile = page.locator("#enriched-log-types")
+    expect(tile).not_to_contain_text("GitHub.Audit")
+    expect(tile).not_to_contain_text("Okta.SystemLog")
+    page.click("#edit-log-types")
+    page.select_option("#add", "Okta.SystemLog")
+    page.click("#add-log-type")
+    selectors = page.locator("select[name='selectors:Okta.SystemLog']")
+    selectors.select_option(["$.client.ipAddress"])
+    shot(page, "07-enriched-log-types-editor")
+    page.click("#save-log-types")
+    expect(page.locator(".flash-ok")).to_contain_text("Saved Enriched Log Types")
+    okta_row = page.locator("#enriched-log-types tr", has_text="Okta.SystemLog")
+    expect(okta_row).to_contain_text("$.client.ipAddress")
+    expect(page.locator("#enriched-log-types")).not_to_contain_text("GitHub.Audit")
+    shot(page, "08-provider-log-types-saved")
+
+
+def test_invalid_selector_selection_is_refused(page: Page) -> None:
+    """Saving a row with no selector keeps the editor open with a precise message."""
+    page.click("#edit-log-types")
+    page.locator("select[name='selectors:Okta.SystemLog']").select_option([])
+    page.click("#save-log-types")
+    expect(page.locator("#log-types-error")).to_contain_text("Okta.SystemLog: give at least one selector")
+    page.go_back()
+    page.goto(page.url.replace("/logtypes/edit", ""))
+
+
+def test_browse_stored_data(page: Page) -> None:
+    """View stored data lists the rows and filters by type and by match value."""
+    page.click("#view-data")
+    expect(page.locator("#row-total")).to_contain_text("rows")
+    page.fill("#type", "ip")
+    page.fill("#match", "203.0.113.66")
+    page.click("#apply-filters")
+    table = page.locator("#rows-table tbody tr")
+    expect(table).to_have_count(1)
+    expect(table.first).to_contain_text("c2_ip")
+    page.fill("#match", "")
+    page.select_option("#status", "active")
+    page.fill("#min_confidence", "90")
+    page.click("#apply-filters")
+    for text in page.locator("#rows-table tbody td.num").all_inner_texts():
+        assert int(text) >= 90
+    shot(page, "09-stored-data")
+
+
+def test_script_indicator_renders_inertly(page: Page) -> None:
+    """An indicator value containing <script> is shown as text and never executes."""
+    page.fill("#min_confidence", "")
+    page.select_option("#status", "")
+    page.fill("#type", "url")
+    page.fill("#match", XSS_URL)
+    page.click("#apply-filters")
+    expect(page.locator("#rows-table tbody tr")).to_have_count(1)
+    expect(page.locator("#rows-table")).to_contain_text("<script>window.__xss=3</script>")
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#rows-table script").count() == 0
+    shot(page, "10-script-indicator-inert")
+
+
+def test_ingest_then_find_enriched_event_and_alert(page: Page, world: tuple[LiveServer, EmulatorHandle]) -> None:
+    """Ingest the sample logs with the CLI's client, then find the enriched event and its alert."""
+    live, _ = world
+    client = IngestClient(live.base_url, live.token)
+    for log_type, path in sample_files():
+        summary = client.send_files(log_type, (path,), batch_bytes=4096)
+        assert summary.rejected == 0 and summary.accepted > 0 and not summary.failed_requests
+    xss_event = ('{"eventVersion":"1.08","eventTime":"2025-05-21T09:00:00Z","eventName":"ConsoleLogin",'
+                 '"eventSource":"signin.amazonaws.com","awsRegion":"us-east-1","sourceIPAddress":"' + XSS_IP + '",'
+                 '"userIdentity":{"type":"IAMUser","userName":"<b>mallory</b>"}}')
+    assert client.post_lines("AWS.CloudTrail", [xss_event.encode()])["accepted"] == 1
+    page.goto("/events")
+    page.select_option("#provider", PROVIDER)
+    page.fill("#value", "203.0.113.66")
+    page.click("#search-events")
+    events = page.locator("details.event")
+    expect(events).to_have_count(2)
+    events.first.locator("summary").click()
+    enrichment = events.first.locator("pre.p-enrichment")
+    expect(enrichment).to_contain_text('"p_match": "203.0.113.66"')
+    expect(enrichment).to_contain_text('"itype": "c2_ip"')
+    shot(page, "11-events-enriched")
+    page.goto("/alerts")
+    c2 = page.locator("#alerts-table tr", has_text="ThreatMatch.Anomali.C2Indicator").first
+    expect(c2).to_be_visible()
+    shot(page, "12-alerts")
+    c2.locator("a").click()
+    expect(page.locator("#sample-events")).to_contain_text('"p_match"')
+    shot(page, "13-alert-detail")
+
+
+def test_script_in_enrichment_is_inert(page: Page) -> None:
+    """A <script> inside an enrichment row (the indicator's source) and an HTML user name render as text."""
+    page.goto("/events?value=" + XSS_IP)
+    event = page.locator("details.event").first
+    event.locator("summary").click()
+    expect(event.locator("pre.p-enrichment")).to_contain_text("<script>window.__xss = 1</script>")
+    expect(event).to_contain_text("<b>mallory</b>")
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("details.event script, details.event img, details.event b").count() == 0
+    shot(page, "14-script-in-enrichment-inert")
+    page.goto("/alerts")
+    assert page.evaluate("window.__xss") is None
+
+
+def test_token_never_appears_in_any_page(page: Page, world: tuple[LiveServer, EmulatorHandle]) -> None:
+    """Neither the provider's API token nor the console's API token appears in any page or API answer."""
+    live, emulator = world
+    secrets = (emulator.api_key, live.token)
+    for path in ("/enrichments", "/enrichments/" + PROVIDER, "/enrichments/" + PROVIDER + "/logtypes/edit",
+                 "/enrichments/" + PROVIDER + "/data", "/events", "/alerts", "/logtypes"):
+        page.goto(path)
+        html = page.content()
+        assert not any(s in html for s in secrets), path
+    for path in ("/api/v1/providers", f"/api/v1/providers/{PROVIDER}", f"/api/v1/providers/{PROVIDER}/status",
+                 f"/api/v1/providers/{PROVIDER}/rows?limit=1000", "/api/v1/alerts", "/metrics", "/openapi.json"):
+        text = live.client.get(path).text
+        assert not any(s in text for s in secrets), path
