@@ -382,17 +382,12 @@ def resolver(names: tuple[str, ...]) -> tuple[Resolver, dict[str, Pairs]]:
 def group(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     """``[(field, value), ...]`` -> ``{field: sorted unique values}`` with fields in sorted order."""
     grouped: Acc = {}
-    for field, value in pairs:
+    for field, value in sorted(set(pairs)):
         values = grouped.get(field)
         if values is None:
             grouped[field] = [value]
         else:
             values.append(value)
-    if len(grouped) > 1:
-        grouped = {field: grouped[field] for field in sorted(grouped)}
-    for field, values in grouped.items():
-        if len(values) > 1:
-            grouped[field] = sorted(set(values))
     return grouped
 
 
