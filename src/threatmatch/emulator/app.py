@@ -149,7 +149,7 @@ class Emulator:
             "total_count": page.total_count,
             "next": self._next(listing, page, sorts),
             "previous": self._previous(listing),
-            "took": int((time.perf_counter() - started) * 1000),
+            "took": int((time.perf_counter() - started) * 1000),  # ms, as ThreatStream reports it
         }
         return Reply(200, f'{{"objects":[{objects}],"meta":{orjson.dumps(meta).decode()}}}'.encode())
 

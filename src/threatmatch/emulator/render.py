@@ -17,6 +17,7 @@ import orjson
 
 from threatmatch.emulator import catalog
 from threatmatch.emulator.columns import NULL, Categorical, Columns
+from threatmatch.emulator.generate import FAR_FUTURE_MS, SENTINEL_MS
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _HMS = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}." for s in range(86400)]
@@ -106,6 +107,7 @@ def make_renderer(columns: Columns, seed: int) -> Callable[[Iterable[int]], list
     salt = hash((0x7E57_DA7A, seed)) & _MASK  # ints only: str hashing is randomised per process
 
     kinds: dict[tuple[int, ...], tuple[str, str | None, bool, bool]] = {}
+    fixed_expiry = {NULL: "null", SENTINEL_MS: f'"{iso(SENTINEL_MS)}"', FAR_FUTURE_MS: f'"{iso(FAR_FUTURE_MS)}"'}
     feeds: dict[int, tuple[catalog.Feed, str]] = {}
 
     def kind_part(key: tuple[int, ...]) -> tuple[str, str | None, bool, bool]:
@@ -150,7 +152,7 @@ def make_renderer(columns: Columns, seed: int) -> Callable[[Iterable[int]], list
             maltype = f',"maltype":"{maltypes[h2 % 8]}"' if hashed else ""
             score = max(0, min(100, conf + (h >> 20) % 41 - 20)) if conf >= 0 else (h >> 20) % 60
             circles = f"[{146 + (h2 >> 20) % 9000}]" if (h >> 53) % 10 == 0 else "null"
-            expiry = "null" if exp == NULL else f'"{iso(exp)}"'
+            expiry = fixed_expiry.get(exp) or f'"{iso(exp)}"'
             creator = '"analyst@example.com"' if feed.feed_id == 0 and (h >> 5) & 1 else "null"
             description = _text(catalog.DESCRIPTIONS[h2 % 5]) if (h >> 58) % 16 == 0 else "null"
             return (
