@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,23 +54,57 @@ class SearchResult:
         return [dict(zip(keys, row, strict=True)) for row in self.rows]
 
 
-def open_connection(lake: Path, plan: ViewPlan) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the plan's views, UTC session time, and external access limited to ``lake``."""
-    conn = duckdb.connect(":memory:")
-    try:
-        conn.execute("SET TimeZone = 'UTC'")
-        conn.execute("SET enable_progress_bar = false")
-        for statement in plan.statements():
-            conn.execute(statement)
-        conn.execute(f"SET temp_directory = {quote_literal((lake / '.tmp').as_posix())}")
-        conn.execute(f"SET allowed_directories = [{quote_literal(lake.as_posix() + '/')}]")
-        conn.execute("SET enable_external_access = false")
-        conn.execute("SET lock_configuration = true")
-    except duckdb.Error as exc:
-        conn.close()
-        raise StorageError(f"cannot open the data lake {lake} for search: {_first_line(exc)}. A damaged file can be "
-                           "removed with `threatmatch store prune` or by deleting it.") from exc
-    return conn
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class Session:
+    """One in-memory DuckDB: UTC session time, external access limited to the lake, configuration locked.
+
+    Views are created on demand (binding a view reads the footer of every file it covers), so a query pays only
+    for the views it names; ``ensure()`` without names creates them all.
+    """
+
+    def __init__(self, lake: Path, plan: ViewPlan) -> None:
+        self.lake = lake
+        self.plan = plan
+        self.created: set[str] = set()
+        self.conn = duckdb.connect(":memory:")
+        try:
+            for setting in ("TimeZone = 'UTC'", "enable_progress_bar = false",
+                            f"temp_directory = {quote_literal((lake / '.tmp').as_posix())}",
+                            f"allowed_directories = [{quote_literal(lake.as_posix() + '/')}]",
+                            "enable_external_access = false", "lock_configuration = true"):
+                self.conn.execute(f"SET {setting}")
+        except duckdb.Error as exc:
+            self.conn.close()
+            raise StorageError(f"cannot start a search session: {_first_line(exc)}") from exc
+
+    def close(self) -> None:
+        """Release the connection."""
+        self.conn.close()
+
+    def views(self) -> list[str]:
+        """Every view name of the plan, sorted."""
+        return sorted(self.plan.bodies)
+
+    def ensure(self, names: Iterable[str] | None = None) -> None:
+        """Create the named views (all when None) that do not exist yet."""
+        for name in self.views() if names is None else names:
+            if name in self.created or name not in self.plan.bodies:
+                continue
+            try:
+                self.conn.execute(f"CREATE VIEW {quote_ident(name)} AS {self.plan.bodies[name]}")
+            except duckdb.Error as exc:
+                fix = "A damaged file can be removed with `threatmatch store prune` or by deleting it."
+                raise StorageError(f"cannot read the files of view {name} in {self.lake}: {_first_line(exc)}. {fix}"
+                                   ) from exc
+            self.created.add(name)
+
+    def ensure_for(self, sql: str) -> None:
+        """Create the views ``sql`` names; all of them when it names none (catalog queries, SHOW TABLES...)."""
+        words = {w.lower() for w in _WORD.findall(sql)}
+        named = [v for v in self.plan.bodies if v in words]
+        self.ensure(named or None)
 
 
 def check_read_only(conn: duckdb.DuckDBPyConnection, sql: str) -> str:
@@ -90,13 +125,15 @@ def check_read_only(conn: duckdb.DuckDBPyConnection, sql: str) -> str:
     return kind
 
 
-def run(conn: duckdb.DuckDBPyConnection, sql: str, *, limit: int, timeout_s: float) -> SearchResult:
-    """Run one read-only statement on ``conn`` with a time and a row limit."""
+def run(session: Session, sql: str, *, limit: int, timeout_s: float) -> SearchResult:
+    """Run one read-only statement in ``session`` with a time and a row limit."""
     if limit < 1:
         raise SearchError(f"limit must be at least 1, got {limit}")
     if timeout_s <= 0:
         raise SearchError(f"timeout must be positive, got {timeout_s}")
+    conn = session.conn
     check_read_only(conn, sql)
+    session.ensure_for(sql)
     timer = threading.Timer(timeout_s, conn.interrupt)
     started = time.perf_counter()
     timer.start()
@@ -110,7 +147,7 @@ def run(conn: duckdb.DuckDBPyConnection, sql: str, *, limit: int, timeout_s: flo
         raise SearchError(f"query stopped at the {timeout_s:g} s time limit: narrow it (filter on dt, hour or "
                           "p_event_time, add LIMIT) or allow more time (--timeout)") from exc
     except duckdb.Error as exc:
-        raise SearchError(f"SQL error: {_message(exc)}{_hint(conn, exc, sql)}") from exc
+        raise SearchError(f"SQL error: {_message(exc)}{_hint(session, exc, sql)}") from exc
     finally:
         timer.cancel()
     truncated = table.num_rows > limit
@@ -120,11 +157,13 @@ def run(conn: duckdb.DuckDBPyConnection, sql: str, *, limit: int, timeout_s: flo
     return SearchResult(columns, [str(t) for t in types], rows, truncated, time.perf_counter() - started)
 
 
-def describe(conn: duckdb.DuckDBPyConnection, views: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """View name -> (column, type) pairs."""
+def describe(session: Session, views: list[str] | None = None) -> dict[str, list[tuple[str, str]]]:
+    """View name -> (column, type) pairs (every view when ``views`` is None)."""
+    names = session.views() if views is None else views
+    session.ensure(names)
     out: dict[str, list[tuple[str, str]]] = {}
-    for view in views:
-        relation = conn.sql(f"SELECT * FROM {quote_ident(view)} LIMIT 0")
+    for view in names:
+        relation = session.conn.sql(f"SELECT * FROM {quote_ident(view)} LIMIT 0")
         out[view] = [(c, str(t)) for c, t in zip(relation.columns, relation.types, strict=True)]
     return out
 
@@ -146,7 +185,7 @@ def _message(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _hint(conn: duckdb.DuckDBPyConnection, exc: duckdb.Error, sql: str) -> str:
+def _hint(session: Session, exc: duckdb.Error, sql: str) -> str:
     text = str(exc)
     if "json_extract" in text and "BOOLEAN" in text:
         return ("\nhint: -> and ->> bind more loosely than = and LIKE: put the extraction in parentheses, "
@@ -156,18 +195,17 @@ def _hint(conn: duckdb.DuckDBPyConnection, exc: duckdb.Error, sql: str) -> str:
     if not (unknown_table or unknown_column):
         return ""
     try:
-        views = [row[0] for row in conn.execute(
-            "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY view_name").fetchall()]
+        views = session.views()
         if unknown_table:
             return "\nhint: available views: " + ", ".join(views)
         words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}
         named = [v for v in views if v in words] or views
         lines = []
-        for view, cols in describe(conn, named).items():
+        for view, cols in describe(session, named).items():
             shown = ", ".join(c for c, _ in cols[:_SHOWN_COLUMNS])
             more = f", ... ({len(cols) - _SHOWN_COLUMNS} more: `threatmatch search --views`)" if len(
                 cols) > _SHOWN_COLUMNS else ""
             lines.append(f"  {view}: {shown}{more}")
         return "\nhint: columns of the views:\n" + "\n".join(lines)
-    except duckdb.Error:
+    except (duckdb.Error, StorageError):
         return ""

@@ -16,7 +16,7 @@ from threatmatch.home import Home
 from threatmatch.lake import compaction, retention, search
 from threatmatch.lake.compaction import CompactionResult
 from threatmatch.lake.retention import DatasetStats, PruneResult
-from threatmatch.lake.search import SearchResult
+from threatmatch.lake.search import SearchResult, Session
 from threatmatch.lake.views import LookupSource, export_lookups, plan_views
 from threatmatch.lake.writer import LakeWriter
 from threatmatch.storage.db import connect
@@ -95,8 +95,8 @@ class Lake:
         for attempt in range(_ATTEMPTS):
             warnings: list[str] = []
             try:
-                with self._connection(warnings) as conn:
-                    result = search.run(conn, sql, limit=limit, timeout_s=timeout_s)
+                with self._session(warnings) as session:
+                    result = search.run(session, sql, limit=limit, timeout_s=timeout_s)
             except (SearchError, StorageError) as exc:
                 if attempt + 1 < _ATTEMPTS and search.missing_file(exc):
                     continue  # a file was pruned or merged between listing and reading: list again
@@ -108,10 +108,14 @@ class Lake:
     def describe(self) -> dict[str, list[tuple[str, str]]]:
         """View name -> (column, DuckDB type) pairs."""
         self.flush()
-        with self._connection([]) as conn:
-            names = [r[0] for r in conn.execute(
-                "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY view_name").fetchall()]
-            return search.describe(conn, names)
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self._session([]) as session:
+                    return search.describe(session)
+            except StorageError as exc:
+                if attempt + 1 == _ATTEMPTS or not search.missing_file(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     def views(self) -> dict[str, list[str]]:
         """View name -> column names."""
@@ -128,7 +132,7 @@ class Lake:
         return retention.stats(self.root)
 
     @contextmanager
-    def _connection(self, warnings: list[str]) -> Iterator[Any]:
+    def _session(self, warnings: list[str]) -> Iterator[Session]:
         self.root.mkdir(parents=True, exist_ok=True)
         exports: dict[str, Path] = {}
         try:
@@ -137,11 +141,11 @@ class Lake:
                     exports = export_lookups(self.root, source)
         except (sqlite3.Error, ThreatmatchError) as exc:
             warnings.append(f"lookup tables are not searchable right now: {exc}")
-        conn = search.open_connection(self.root, plan_views(self.root, exports))
+        session = Session(self.root, plan_views(self.root, exports))
         try:
-            yield conn
+            yield session
         finally:
-            conn.close()
+            session.close()
 
     @contextmanager
     def _lookup_source(self) -> Iterator[LookupSource | None]:

@@ -65,10 +65,6 @@ class ViewPlan:
 
     bodies: dict[str, str] = field(default_factory=dict)
 
-    def statements(self) -> list[str]:
-        """``CREATE VIEW`` statements in a stable order."""
-        return [f"CREATE OR REPLACE VIEW {quote_ident(name)} AS {body}" for name, body in self.bodies.items()]
-
 
 def quote_ident(name: str) -> str:
     """A DuckDB identifier in double quotes."""
