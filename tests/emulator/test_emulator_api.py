@@ -136,3 +136,21 @@ def test_all_objects_helper_agrees_with_total(client: httpx.Client) -> None:
     objects = all_objects(client, status="active")
     assert len(objects) == get(client, status="active")["meta"]["total_count"]
     assert {o["status"] for o in objects} == {"active"}
+
+
+def test_query_parameter_auth_can_be_switched_off(ts: EmulatorHandle) -> None:
+    """With param_auth off (the v1 deprecation), only the header works."""
+    ts.configure(param_auth=False)
+    try:
+        legacy = httpx.get(ts.base_url + API, params={"username": ts.username, "api_key": ts.api_key})
+        header = httpx.get(ts.base_url + API, headers=ts.auth_header)
+    finally:
+        ts.configure(param_auth=True)
+    assert (legacy.status_code, header.status_code) == (401, 200)
+
+
+def test_any_host_name_is_served(ts: EmulatorHandle) -> None:
+    """Requests addressed to a cloud-style host name (Host header) are answered like any other."""
+    response = httpx.get(ts.base_url + API, headers={**ts.auth_header, "Host": "api.threatstream.com"})
+    assert response.status_code == 200
+    assert orjson.loads(response.content)["meta"]["total_count"] == 5000
