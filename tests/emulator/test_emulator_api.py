@@ -35,10 +35,8 @@ def get(client: httpx.Client, **params: Any) -> dict[str, Any]:
 
 def all_objects(client: httpx.Client, **params: Any) -> list[dict[str, Any]]:
     """Every object matching ``params``, fetched 1000 at a time in update_id order."""
-    return get(client, limit=1000, order_by="update_id", **params)["objects"] + (
-        [] if get(client, limit=1000, order_by="update_id", **params)["meta"]["next"] is None
-        else _follow(client, get(client, limit=1000, order_by="update_id", **params)["meta"]["next"])
-    )
+    first = get(client, limit=1000, order_by="update_id", **params)
+    return first["objects"] + _follow(client, first["meta"]["next"])
 
 
 def _follow(client: httpx.Client, next_url: str | None) -> list[dict[str, Any]]:
