@@ -25,16 +25,19 @@ def _path_step(name: str) -> str:
 
 
 def _field_paths(fields: tuple[FieldSpec, ...], prefix: str = "$") -> list[str]:
-    """``$.a.b`` for every field; array elements add no step (``$.resources.arn``); odd keys as ``$['id.orig_h']``."""
+    """``$.a.b`` for every field; fields inside arrays step through ``[*]`` (``$.resources[*].arn``);
+    keys that are not plain names are quoted (``$['id.orig_h']``)."""
     found: list[str] = []
     for spec in fields:
         path = prefix + _path_step(spec.name)
         found.append(path)
         target: FieldSpec | None = spec
+        inner = path
         while target is not None and target.type == "array":
             target = target.element
+            inner += "[*]"
         if target is not None and target.type == "object":
-            found.extend(_field_paths(target.fields, path))
+            found.extend(_field_paths(target.fields, inner))
     return found
 
 
