@@ -93,7 +93,7 @@ def make_indicators(count: int, cidrs: int, seed: int) -> tuple[list[tuple[list[
         else:
             kind = "cidr"
             prefix = rng.choice([20, 22, 24, 24, 24, 24, 26, 27, 28, 29, 30, 32])
-            address = int.from_bytes(bytes(int(x) for x in _public_ip(rng).split(".")), "big")
+            address = rng.randrange(1 << 24, 224 << 24)
             network = (address >> (32 - prefix)) << (32 - prefix)
             value = f"{network >> 24}.{(network >> 16) & 255}.{(network >> 8) & 255}.{network & 255}/{prefix}"
         if kind in samples and len(samples[kind]) < 5000 and rng.random() < 0.05:
@@ -150,7 +150,7 @@ def make_events(count: int, samples: dict[str, list[str]], seed: int, path: Path
             elif roll < 0.08:
                 source = rng.choice(SERVICES) + ".amazonaws.com"
             elif roll < 0.6:
-                source = clients[min(int(rng.paretovariate(1.2)) - 1, len(clients) - 1)]
+                source = clients[int(len(clients) * rng.random() ** 3)]  # skewed: a few busy clients
             else:
                 source = _public_ip(rng)
             service = rng.choice(SERVICES)

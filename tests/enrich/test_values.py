@@ -41,7 +41,7 @@ def test_examples_agree_with_canonical() -> None:
         assert fast_canonical(text) == canonical(text), text
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1200, deadline=None)
 @given(_texts)
 def test_fast_canonical_equals_canonical(text: str) -> None:
     """For any text, fast_canonical(text) == canonical(text)."""
@@ -66,3 +66,11 @@ def test_ip_int_rejects_non_addresses() -> None:
     """Domains, digests, ARNs and zone-scoped addresses give None."""
     for text in ("evil.com", "d41d8cd98f00b204e9800998ecf8427e", "arn:aws:iam::1:root", "fe80::1%eth0", "1.2.3"):
         assert ip_int(text) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.ip_addresses(v=4), st.integers(0, 32), st.sampled_from(["", "0", " "]))
+def test_cidr_shapes_agree(address: ipaddress.IPv4Address, prefix: int, pad: str) -> None:
+    """CIDR texts (clean, host bits set, zero-padded prefix, spaces) canonicalise like canonical()."""
+    for text in (f"{address}/{pad}{prefix}", f"{ipaddress.ip_network(f'{address}/{prefix}', strict=False)}"):
+        assert fast_canonical(text) == canonical(text)

@@ -25,6 +25,20 @@ _AF_INET6 = socket.AF_INET6
 _inet_pton = socket.inet_pton
 
 
+def _is_canonical_ipv4_cidr(head: str, tail: str) -> bool:
+    """``head/tail`` is a dotted-quad network with host bits clear and a plain prefix length."""
+    if not tail.isdigit() or not tail.isascii() or (tail[0] == "0" and tail != "0") or len(tail) > 2:
+        return False
+    prefix = int(tail)
+    if prefix > 32 or "." not in head or head.strip(_DIGITS_DOT):
+        return False
+    try:
+        packed = _inet_pton(_AF_INET, head)
+    except OSError:
+        return False
+    return int.from_bytes(packed, "big") & ((1 << (32 - prefix)) - 1) == 0
+
+
 def _after_at(value: str) -> str:
     email = normalize_email(value)
     return email if email is not None else value
@@ -37,9 +51,9 @@ def fast_canonical(value: str) -> str:
     if "/" in value:
         if "://" in value:  # a URL is kept as written
             return value
-        head = value.split("/", 1)[0]
-        if not head.strip(_HEX_COLON_DOT):  # could be a CIDR block: let ipaddress decide
-            return canonical(value)
+        head, _, tail = value.partition("/")
+        if not head.strip(_HEX_COLON_DOT):  # could be a CIDR block
+            return value if _is_canonical_ipv4_cidr(head, tail) else canonical(value)
         # Not an IP, not a CIDR, not a digest, not a domain (a "/" is never part of one).
         return _after_at(value) if "@" in value else value
     if ":" in value:
