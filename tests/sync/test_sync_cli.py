@@ -66,6 +66,16 @@ class TestCommands:
         for ran in (shown, listed, in_process(home, "providers", "show", "anomali"), in_process(home, "table")):
             assert ran.exit_code == 0 and emulator.api_key not in ran.output
 
+    def test_sync_all_then_remove_drops_the_table(self, emulator: Any, tmp_path: Path) -> None:
+        """`sync` without a name refreshes every provider; `providers remove` also drops the lookup table."""
+        home = add_provider(tmp_path / "home", emulator).root
+        synced = in_process(home, "sync")
+        assert synced.exit_code == 0, synced.output
+        assert LookupStore(connect(home / "threatmatch.db")).count("anomali") == 4000
+        removed = in_process(home, "providers", "remove", "anomali")
+        assert removed.exit_code == 0 and "its lookup table (4,000 rows)" in removed.output
+        assert LookupStore(connect(home / "threatmatch.db")).tables() == []
+
     def test_refresh_below_minimum_and_bad_query_are_refused(self, tmp_path: Path) -> None:
         """The CLI refuses a 15-minute refresh and points at the error position of a bad query."""
         base = ["providers", "add-threatstream", "x", "--subdomain", "api", "--username", "u@example.com",
@@ -106,13 +116,13 @@ class TestCommands:
 @pytest.mark.slow
 def test_sync_killed_midway_leaves_previous_table_intact(tmp_path: Path) -> None:
     """SIGKILL during paging leaves the previous table complete and readable; the next sync cleans up and works."""
-    with run_emulator(indicators=20_000, seed=9) as emulator:
+    with run_emulator(indicators=10_000, seed=9) as emulator:
         home = add_provider(tmp_path / "home", emulator)
         sync_provider(connect(home.database), home, "anomali", retry=FAST_RETRY)
         store = LookupStore(connect(home.database))
         before = list(store.iter_match_blobs("anomali"))
         emulator.modify(store.query("anomali", limit=1)[0]["id"], confidence=1)
-        emulator.fault("slow", count=40, delay=0.15)
+        emulator.fault("slow", count=12, delay=0.3)
         child = subprocess.Popen([sys.executable, "-m", "threatmatch", "--home", str(home.root), "sync", "anomali"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -124,10 +134,10 @@ def test_sync_killed_midway_leaves_previous_table_intact(tmp_path: Path) -> None
         assert child.returncode == -signal.SIGKILL
         reader = LookupStore(connect(home.database))
         assert list(reader.iter_match_blobs("anomali")) == before
-        assert reader.count("anomali") == len(before) == 20_000
+        assert reader.count("anomali") == len(before) == 10_000
         assert reader.info("anomali").generation == 1
         result = sync_provider(connect(home.database), home, "anomali", retry=FAST_RETRY)
-        assert result.rows == 20_000 and result.generation > building
+        assert result.rows == 10_000 and result.generation > building
         tables = {r[0] for r in sqlite3.connect(home.database).execute("SELECT name FROM sqlite_master")}
         assert not any(name.startswith(f"lut_1_g{building}") for name in tables)
 
