@@ -215,14 +215,6 @@ def build_row(obj: Any, *, parse_time: str, row_id: str, where: str = "") -> dic
     return row
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def encode_raw(raw: bytes, *, parse_time: str, row_id: str, where: str = "") -> StoredRow:
     """``stored_row(build_row(json.loads(raw)))`` without decoding or re-encoding the whole object.
 
@@ -233,13 +225,19 @@ def encode_raw(raw: bytes, *, parse_time: str, row_id: str, where: str = "") -> 
         view = _VIEW_DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         raise ParseError(f"{_at(where)}not a JSON object ({exc}); it is skipped") from exc
-    value = _check(view.id, view.value, view.update_id, where)
+    obj_id, value, update_id = view.id, view.value, view.update_id
+    if type(obj_id) is not int or type(value) is not str or (update_id is not None and type(update_id) is not int) \
+            or not value.strip():
+        value = _check(obj_id, value, update_id, where)  # raises with the precise reason
     if raw[-1:] != b"}" or b'"p_' in raw or b'"match"' in raw:  # keys we add: take the dict path
         return stored_row(build_row(msgspec.json.decode(raw), parse_time=parse_time, row_id=row_id, where=where))
-    derived = _derived(value, view.type, view.subtype, view.ip, view.modified_ts, parse_time, row_id)
+    kind, modified = view.type, view.modified_ts
+    derived = _derived(value, kind, view.subtype, view.ip, modified, parse_time, row_id)
     extra = orjson.dumps(derived)
+    itype, status, confidence, expires = view.itype, view.status, view.confidence, view.expiration_ts
     return StoredRow(  # positional: match, id, type, itype, status, confidence, modified_ts, expiration_ts, ...
-        derived["match"], stored_id(view.id), _text(view.type), _text(view.itype), _text(view.status),
-        _int(view.confidence), _text(view.modified_ts), _text(view.expiration_ts), view.update_id,
-        b"".join((raw[:-1], b",", extra[1:])),
+        derived["match"], stored_id(obj_id), kind if type(kind) is str else None,
+        itype if type(itype) is str else None, status if type(status) is str else None,
+        confidence if type(confidence) is int else None, modified if type(modified) is str else None,
+        expires if type(expires) is str else None, update_id, b"".join((raw[:-1], b",", extra[1:])),
     )
