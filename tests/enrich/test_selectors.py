@@ -80,3 +80,20 @@ def test_parse_selectors_refuses_duplicates_and_empty_lists() -> None:
         parse_selectors(["$.actor.id", "actor.id"])
     with pytest.raises(SelectorError, match="at least one"):
         parse_selectors([])
+
+
+def test_validation_against_real_schemas() -> None:
+    """Real log types accept their own paths (quoted Zeek keys, [*] steps) and refuse typos below objects."""
+    from threatmatch.logtypes import LogTypeRegistry
+
+    registry = LogTypeRegistry.load()
+    zeek = registry.get("Zeek.Conn")
+    validate_selector(parse_selector("$['id.orig_h']"), zeek)
+    trail = registry.get("AWS.CloudTrail")
+    validate_selector(parse_selector("$.userIdentity.arn"), trail)
+    validate_selector(parse_selector("sourceIPAddress"), trail)
+    with pytest.raises(SelectorError, match="Did you mean"):
+        validate_selector(parse_selector("$.userIdentity.arnn"), trail)
+    for log_type in registry:
+        for path in log_type.field_paths:
+            validate_selector(parse_selector(path), log_type)

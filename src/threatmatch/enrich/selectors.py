@@ -193,8 +193,19 @@ def _walk_wild(event: Any, steps: tuple[Any, ...]) -> list[Any] | None:
     return flat or None
 
 
-def _strip_indexes(path: str) -> str:
-    return re.sub(r"\[(?:\d+|\*)\]", "", path)
+def _key_steps(steps: Iterable[Any]) -> tuple[str, ...]:
+    """Only the object-key steps (index and wildcard steps dropped): how schema fields are compared."""
+    return tuple(step for step in steps if isinstance(step, str))
+
+
+def _schema_paths(log_type: LogTypeLike) -> dict[tuple[str, ...], str]:
+    found: dict[tuple[str, ...], str] = {}
+    for path in log_type.field_paths:
+        try:
+            found[_key_steps(_parse_path(path))] = path
+        except SelectorError:
+            continue
+    return found
 
 
 def validate_selector(selector: Selector, log_type: LogTypeLike | None) -> None:
@@ -207,18 +218,24 @@ def validate_selector(selector: Selector, log_type: LogTypeLike | None) -> None:
             raise SelectorError(f"log type {log_type.name} never produces {selector.text}; "
                                 f"its indicator fields are: {', '.join(produced)}")
         return
-    known = tuple(_strip_indexes(path) for path in log_type.field_paths)
+    known = _schema_paths(log_type)
     if not known:
         return  # schema-less log type: any path is allowed
-    wanted = selector.plain_path
-    if wanted in known or any(wanted.startswith(path + ".") for path in known):
+    wanted = _key_steps(selector.steps)
+    if wanted in known:
         return
-    if wanted.startswith("$.p_"):
+    for length in range(len(wanted) - 1, 0, -1):
+        prefix = wanted[:length]
+        if prefix in known:
+            if not any(len(path) > length and path[:length] == prefix for path in known):
+                return  # below a field whose content the schema leaves open (JSON-typed)
+            break
+    if wanted and wanted[0].startswith("p_"):
         return  # standard p_ fields are on every event
-    hint = difflib.get_close_matches(wanted, known, n=3, cutoff=0.6)
+    hint = difflib.get_close_matches(selector.plain_path, list(known.values()), n=3, cutoff=0.6)
     suggestion = f" Did you mean {' or '.join(hint)}?" if hint else ""
     raise SelectorError(f"log type {log_type.name} has no field {selector.text!r}.{suggestion} "
-                        "List the fields with `threatmatch logtypes show " + log_type.name + "`.")
+                        "The log type's field paths are listed by `threatmatch log-types show " + log_type.name + "`.")
 
 
 def parse_selectors(texts: Iterable[str], log_type: LogTypeLike | None = None) -> tuple[Selector, ...]:
