@@ -16,16 +16,15 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from threatmatch.errors import SearchError, StorageError
+from threatmatch.lake.session import Session
 from threatmatch.lake.values import converter, table_rows
-from threatmatch.lake.views import ViewPlan, quote_ident, quote_literal
+from threatmatch.lake.views import quote_ident
 
 READ_KINDS = {"SELECT", "EXPLAIN"}
 _SHOWN_COLUMNS = 40
@@ -52,59 +51,6 @@ class SearchResult:
                 key = f"{name}_{n}"
             keys.append(key)
         return [dict(zip(keys, row, strict=True)) for row in self.rows]
-
-
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-class Session:
-    """One in-memory DuckDB: UTC session time, external access limited to the lake, configuration locked.
-
-    Views are created on demand (binding a view reads the footer of every file it covers), so a query pays only
-    for the views it names; ``ensure()`` without names creates them all.
-    """
-
-    def __init__(self, lake: Path, plan: ViewPlan) -> None:
-        self.lake = lake
-        self.plan = plan
-        self.created: set[str] = set()
-        self.conn = duckdb.connect(":memory:")
-        try:
-            for setting in ("TimeZone = 'UTC'", "enable_progress_bar = false",
-                            f"temp_directory = {quote_literal((lake / '.tmp').as_posix())}",
-                            f"allowed_directories = [{quote_literal(lake.as_posix() + '/')}]",
-                            "enable_external_access = false", "lock_configuration = true"):
-                self.conn.execute(f"SET {setting}")
-        except duckdb.Error as exc:
-            self.conn.close()
-            raise StorageError(f"cannot start a search session: {_first_line(exc)}") from exc
-
-    def close(self) -> None:
-        """Release the connection."""
-        self.conn.close()
-
-    def views(self) -> list[str]:
-        """Every view name of the plan, sorted."""
-        return sorted(self.plan.bodies)
-
-    def ensure(self, names: Iterable[str] | None = None) -> None:
-        """Create the named views (all when None) that do not exist yet."""
-        for name in self.views() if names is None else names:
-            if name in self.created or name not in self.plan.bodies:
-                continue
-            try:
-                self.conn.execute(f"CREATE VIEW {quote_ident(name)} AS {self.plan.bodies[name]}")
-            except duckdb.Error as exc:
-                fix = "A damaged file can be removed with `threatmatch store prune` or by deleting it."
-                raise StorageError(f"cannot read the files of view {name} in {self.lake}: {_first_line(exc)}. {fix}"
-                                   ) from exc
-            self.created.add(name)
-
-    def ensure_for(self, sql: str) -> None:
-        """Create the views ``sql`` names; all of them when it names none (catalog queries, SHOW TABLES...)."""
-        words = {w.lower() for w in _WORD.findall(sql)}
-        named = [v for v in self.plan.bodies if v in words]
-        self.ensure(named or None)
 
 
 def check_read_only(conn: duckdb.DuckDBPyConnection, sql: str) -> str:
@@ -174,10 +120,6 @@ def missing_file(exc: BaseException) -> bool:
     cause = exc.__cause__ if isinstance(exc.__cause__, duckdb.Error) else exc
     text = str(cause)
     return isinstance(cause, duckdb.IOException) and ("No such file" in text or "No files found" in text)
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _message(exc: BaseException) -> str:

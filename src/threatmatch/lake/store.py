@@ -16,7 +16,8 @@ from threatmatch.home import Home
 from threatmatch.lake import compaction, retention, search
 from threatmatch.lake.compaction import CompactionResult
 from threatmatch.lake.retention import DatasetStats, PruneResult
-from threatmatch.lake.search import SearchResult, Session
+from threatmatch.lake.search import SearchResult
+from threatmatch.lake.session import Engine, Session
 from threatmatch.lake.views import LookupSource, export_lookups, plan_views
 from threatmatch.lake.writer import LakeWriter
 from threatmatch.storage.db import connect
@@ -41,6 +42,7 @@ class Lake:
         self._lookups = lookups
         self._writer = LakeWriter(self.root, buffer_rows=buffer_rows, flush_interval_s=flush_interval_s,
                                   rows_per_file=rows_per_file)
+        self._engine = Engine(self.root)
         self.maintenance_error: ThreatmatchError | None = None
         self._stop = threading.Event()
         self._compactor: threading.Thread | None = None
@@ -74,6 +76,7 @@ class Lake:
             self._compactor.join()
             self._compactor = None
         self._writer.close()
+        self._engine.close()
 
     def compact(self, *, now: datetime | None = None,
                 min_files: int = compaction.DEFAULT_MIN_FILES) -> CompactionResult:
@@ -141,7 +144,7 @@ class Lake:
                     exports = export_lookups(self.root, source)
         except (sqlite3.Error, ThreatmatchError) as exc:
             warnings.append(f"lookup tables are not searchable right now: {exc}")
-        session = Session(self.root, plan_views(self.root, exports))
+        session = self._engine.session(plan_views(self.root, exports))
         try:
             yield session
         finally:
