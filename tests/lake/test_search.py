@@ -185,3 +185,34 @@ class TestGuards:
         """Non-positive limits are refused."""
         with pytest.raises(SearchError, match="must be"):
             lake.search("SELECT 1", limit=limit, timeout_s=timeout)
+
+
+def test_concurrent_searches_on_one_lake(lake: Lake, now: datetime) -> None:
+    """Searches from several threads share the Lake; one hitting its time limit does not disturb the others."""
+    import threading
+
+    _fill(lake, now)
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def slow() -> None:
+        try:
+            lake.search("SELECT count(*) FROM range(1000000000000) a", timeout_s=0.5)
+        except SearchError as exc:
+            results.append(str(exc))
+
+    def quick() -> None:
+        try:
+            for _ in range(10):
+                results.append(lake.search("SELECT count(*) FROM aws_cloudtrail").rows)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=slow), threading.Thread(target=quick), threading.Thread(target=quick)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert results.count([[4]]) == 20
+    assert any(isinstance(r, str) and "time limit" in r for r in results)
