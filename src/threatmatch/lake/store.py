@@ -30,8 +30,10 @@ class Lake:
     """Enriched events and alerts as hour-partitioned Parquet under ``home.lake``, searchable with DuckDB SQL.
 
     ``lookups`` is where lookup tables come from (default: the home's ``LookupStore``, opened read-only per
-    search). Writes are synchronous unless ``buffer_rows`` > 0 (see ``LakeWriter``); ``search`` first flushes this
-    handle's own buffer, so a handle always reads its own writes. Readers never see partial files.
+    search). Writes are synchronous unless ``buffer_rows`` > 0 (see ``LakeWriter``). ``search`` first flushes this
+    handle's own buffer, so a handle reads its own writes, except with a background flusher
+    (``flush_interval_s``), where buffered rows appear within that interval. Readers never see partial files.
+    With a background flusher, closed hours are also compacted every ``compact_interval_s``.
     """
 
     def __init__(self, home: Home, *, lookups: LookupSource | None = None, buffer_rows: int = 0,
@@ -94,7 +96,7 @@ class Lake:
 
     def search(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0) -> SearchResult:
         """Run one read-only SQL statement over the views (see ``threatmatch.lake.views``)."""
-        self.flush()
+        self._before_read()
         for attempt in range(_ATTEMPTS):
             warnings: list[str] = []
             try:
@@ -110,7 +112,7 @@ class Lake:
 
     def describe(self) -> dict[str, list[tuple[str, str]]]:
         """View name -> (column, DuckDB type) pairs."""
-        self.flush()
+        self._before_read()
         for attempt in range(_ATTEMPTS):
             try:
                 with self._session([]) as session:
@@ -131,8 +133,14 @@ class Lake:
 
     def stats(self) -> dict[str, DatasetStats]:
         """Partitions, files, rows and bytes per log type, ``alerts`` and ``lookups``."""
-        self.flush()
+        self._before_read()
         return retention.stats(self.root)
+
+    def _before_read(self) -> None:
+        """Read-your-writes: flush this handle's buffer, unless a background flusher delivers it shortly anyway
+        (a server's searches must not wait for a 50k-event flush)."""
+        if not self._writer.background:
+            self.flush()
 
     @contextmanager
     def _session(self, warnings: list[str]) -> Iterator[Session]:

@@ -81,6 +81,11 @@ class LakeWriter:
             self._thread.start()
 
     @property
+    def background(self) -> bool:
+        """True when a background thread flushes the buffer."""
+        return self._thread is not None
+
+    @property
     def pending_rows(self) -> int:
         """Records accepted but not yet in a file."""
         return self._pending_rows
