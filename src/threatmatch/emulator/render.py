@@ -32,6 +32,7 @@ _NET_JSON = [
     for asn, org, cc, lat, lon in catalog.NETWORKS
 ]
 _NO_GEO = ',"asn":"","org":"","country":null,"latitude":null,"longitude":null'
+_VARIANTS = 1023  # rows share one of 1024 cached "profiles" per feed (tags, geo, circles...)
 
 
 def iso(ms: int) -> str:
@@ -108,7 +109,7 @@ def make_renderer(columns: Columns, seed: int) -> Callable[[Iterable[int]], list
 
     kinds: dict[tuple[int, ...], tuple[str, str | None, bool, bool]] = {}
     fixed_expiry = {NULL: "null", SENTINEL_MS: f'"{iso(SENTINEL_MS)}"', FAR_FUTURE_MS: f'"{iso(FAR_FUTURE_MS)}"'}
-    feeds: dict[int, tuple[catalog.Feed, str]] = {}
+    profiles: dict[tuple[int, int, bool], tuple[catalog.Feed, str, bool]] = {}
 
     def kind_part(key: tuple[int, ...]) -> tuple[str, str | None, bool, bool]:
         """JSON of type/itype/threat_type/subtype/status for one code combination (few exist)."""
@@ -121,15 +122,31 @@ def make_renderer(columns: Columns, seed: int) -> Callable[[Iterable[int]], list
                               itype in ("mal_md5", "trojan_md5"))
         return found
 
-    def feed_part(code: int, feed_id: int) -> tuple[catalog.Feed, str]:
-        """JSON of the members that depend only on the feed (generated rows are never edited in place)."""
+    def profile_part(key: tuple[int, int, bool], feed_id: int) -> tuple[catalog.Feed, str, bool]:
+        """JSON of everything that depends only on (feed, variant, has an address): cached, ~40k exist."""
+        code, variant, has_ip = key
         feed = _FEEDS.get(cat["source"].labels[code] or "", catalog.FEEDS[0])
+        v, v2 = row_hashes(salt, -1 - variant)
         owner = feed.owner_organization_id
-        text = (f'"feed_id":{feed_id},"source":{literals["source"].refresh()[code]},'
+        circles = f"[{146 + (v2 >> 20) % 9000}]" if (v >> 53) % 10 == 0 else "null"
+        creator = '"analyst@example.com"' if feed.feed_id == 0 and (v >> 5) & 1 else "null"
+        description = _text(catalog.DESCRIPTIONS[v2 % 5]) if (v >> 58) % 16 == 0 else "null"
+        session = 1000 + (v2 >> 40) % 4000 if feed.feed_id == 0 and (v >> 56) % 3 else "null"
+        keys = f',"import_session_id":{session},"source_created":null,"source_modified":null'
+        geo = _NET_JSON[(v2 >> 8) % len(_NET_JSON)] if (v >> 45) % 10 < 8 else _NO_GEO
+        if has_ip:
+            network = geo + keys
+        elif feed.compact:
+            network = ',"asn":"","org":"","rdns":null'
+        else:
+            network = ',"ip":null' + _NO_GEO + ',"rdns":null' + keys
+        text = (f'"retina_confidence":{-1 if (v >> 9) % 10 < 7 else (v >> 13) % 101},"tags":{_tags(v, v2)},'
+                f'"trusted_circle_ids":{circles},"feed_id":{feed_id},"source":{literals["source"].refresh()[code]},'
                 f'"owner_organization_id":{"null" if owner is None else owner},'
                 f'"is_public":{"true" if feed.is_public else "false"},"is_anonymous":false,"is_editable":false,'
-                '"can_add_public_tags":true,"workgroups":[],"target_industry":[],"locations":[],"source_locations":[],')
-        feeds[code] = found = (feed, text)
+                '"can_add_public_tags":true,"workgroups":[],"target_industry":[],"locations":[],"source_locations":[],'
+                f'"created_by":{creator},"description":{description}{network}')
+        profiles[key] = found = (feed, text, geo.startswith(',"asn":"24940"'))
         return found
 
     def render_rows(rows: Iterable[int]) -> list[str]:
@@ -143,55 +160,40 @@ def make_renderer(columns: Columns, seed: int) -> Callable[[Iterable[int]], list
             h, h2 = row_hashes(salt, row)
             key = (c_type[row], c_ity[row], c_thr[row], c_sub[row], c_st[row])
             kind_text, typ, inactive, hashed = kinds.get(key) or kind_part(key)
-            feed, feed_text = feeds.get(c_src[row]) or feed_part(c_src[row], feed_ids[row])
             ident, value, conf = ids[row], values[row], confs[row]
+            if typ == "ip":
+                ip: str | None = value
+            elif (typ == "domain" or typ == "url") and (h >> 40) % 100 < 35:
+                ip = _public_ip(h2 >> 20)
+            else:
+                ip = None
+            pkey = (c_src[row], (h >> 20) & _VARIANTS, ip is not None)
+            feed, profile, hetzner = profiles.get(pkey) or profile_part(pkey, feed_ids[row])
+            if ip is None:
+                address = ""
+            elif hetzner and typ == "ip" and (h >> 50) % 5 == 0:
+                address = f',"ip":"{ip}","rdns":"static.{ip}.clients.your-server.de"'
+            else:
+                address = f',"ip":{_text(ip)},"rdns":null'
             mod, crt, exp = modified[row], created[row], expires[row]
             mod_text = iso(mod)
             hexed = "%016x%016x" % (h, h2)  # noqa: UP031 - twice as fast as format specifiers here
             detail2 = bifocals(mod, h) if inactive else feed.imported_by
             maltype = f',"maltype":"{maltypes[h2 % 8]}"' if hashed else ""
             score = max(0, min(100, conf + (h >> 20) % 41 - 20)) if conf >= 0 else (h >> 20) % 60
-            circles = f"[{146 + (h2 >> 20) % 9000}]" if (h >> 53) % 10 == 0 else "null"
-            expiry = fixed_expiry.get(exp) or f'"{iso(exp)}"'
-            creator = '"analyst@example.com"' if feed.feed_id == 0 and (h >> 5) & 1 else "null"
-            description = _text(catalog.DESCRIPTIONS[h2 % 5]) if (h >> 58) % 16 == 0 else "null"
             return (
                 f'{{"id":{ident},"uuid":"{hexed[:8]}-{hexed[8:12]}-4{hexed[13:16]}-a{hexed[17:20]}-{hexed[20:]}",'
                 f'"value":{_text(value)},{kind_text}"confidence":{conf},'
-                f'"source_reported_confidence":{conf if (h >> 7) & 3 else (h >> 60) % 101},'
-                f'"retina_confidence":{-1 if (h >> 9) % 10 < 7 else (h >> 13) % 101},"threatscore":{score},'
-                f'"meta":{{"severity":{j_sev[c_sev[row]]},"detail2":"{detail2}"{maltype}}},"tags":{_tags(h, h2)},'
-                f'"tlp":{j_tlp[c_tlp[row]]},"trusted_circle_ids":{circles},{feed_text}'
-                f'"created_ts":"{mod_text if crt == mod else iso(crt)}","modified_ts":"{mod_text}",'
-                f'"expiration_ts":{expiry},"update_id":{uids[row]},"created_by":{creator},"description":{description},'
-                f'"resource_uri":"/api/v2/intelligence/{ident}/"{_network(h, h2, typ, value, feed)}'
+                f'"source_reported_confidence":{conf if (h >> 7) & 3 else (h >> 60) % 101},"threatscore":{score},'
+                f'"meta":{{"severity":{j_sev[c_sev[row]]},"detail2":"{detail2}"{maltype}}},'
+                f'"tlp":{j_tlp[c_tlp[row]]},"created_ts":"{mod_text if crt == mod else iso(crt)}",'
+                f'"modified_ts":"{mod_text}","expiration_ts":{fixed_expiry.get(exp) or chr(34) + iso(exp) + chr(34)},'
+                f'"update_id":{uids[row]},"resource_uri":"/api/v2/intelligence/{ident}/",{profile}{address}'
             )
 
         return [render(row) for row in rows]
 
     return render_rows
-
-
-def _network(h: int, h2: int, typ: str | None, value: str | None, feed: catalog.Feed) -> str:
-    """The resolved-address members: ip, asn/org/geo, rdns, and the keys compact feeds leave out."""
-    if typ == "ip":
-        ip: str | None = value
-    elif typ in ("domain", "url") and (h >> 40) % 100 < 35:
-        ip = _public_ip(h2 >> 20)
-    else:
-        ip = None
-    if ip is not None:
-        geo = _NET_JSON[(h2 >> 8) % len(_NET_JSON)] if (h >> 45) % 10 < 8 else _NO_GEO
-        rdns = "null"
-        if typ == "ip" and (h >> 50) % 5 == 0 and geo.startswith(',"asn":"24940"'):
-            rdns = f'"static.{ip}.clients.your-server.de"'
-        tail = f',"ip":{_text(ip)}{geo},"rdns":{rdns}'
-    elif feed.compact:
-        return ',"asn":"","org":"","rdns":null'
-    else:
-        tail = ',"ip":null' + _NO_GEO + ',"rdns":null'
-    session = 1000 + (h2 >> 40) % 4000 if feed.feed_id == 0 and (h >> 56) % 3 else "null"
-    return tail + f',"import_session_id":{session},"source_created":null,"source_modified":null'
 
 
 def object_from_text(open_text: str) -> dict[str, Any]:
