@@ -1,7 +1,9 @@
 """Whole indicator objects for generated rows, built on demand from the columns plus ``(seed, row)``.
 
 Everything not kept in a column (uuid, tags, geo, secondary confidences...) is derived from hashes of
-``(seed, row)``, so an object is identical every time it is served and nothing else is stored. For speed a
+``(seed, row)``, so an object is identical every time it is served and nothing else is stored. The members
+that depend only on the feed and on one of 1024 "profiles" per feed (tags, geo, circles, session...) are
+rendered once per profile and reused. For speed a
 row is rendered straight to JSON text (one f-string); ``render_object`` parses that text, so the dict and
 the served bytes can never disagree. The text is an *open* object (no closing brace): the server appends
 the order-dependent ``"sort"`` member.
