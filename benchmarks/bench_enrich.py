@@ -238,7 +238,28 @@ def run_file(make_pipeline: Callable[[], Pipeline], path: Path, workers: int) ->
         return done[0]
     with WorkerPool(make_pipeline, workers) as pool:
         pool.run(LOG_TYPE, str(path), chunk_lines(file_lines(path)), on_result)
+        for pid in pool.pids:
+            memory = smaps(pid)
+            print(f"  worker {pid}: private {memory.get('Private', 0) / 1e6:,.0f} MB, "
+                  f"shared {memory.get('Shared', 0) / 1e6:,.0f} MB, PSS {memory.get('Pss', 0) / 1e6:,.0f} MB")
     return done[0]
+
+
+def smaps(pid: int | None) -> dict[str, int]:
+    """Private / shared / proportional resident bytes of a process (Linux smaps_rollup)."""
+    found: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                name, _, rest = line.partition(":")
+                parts = rest.split()
+                if len(parts) == 2 and parts[1] == "kB":
+                    found[name] = int(parts[0]) * 1024
+    except OSError:
+        return {}
+    found["Private"] = found.get("Private_Clean", 0) + found.get("Private_Dirty", 0)
+    found["Shared"] = found.get("Shared_Clean", 0) + found.get("Shared_Dirty", 0)
+    return found
 
 
 def swap_during_run(enricher: Enricher, live: LiveTable, pairs: list[tuple[list[str], bytes]],
@@ -281,7 +302,28 @@ def enrichment_alone(registry: LogTypeRegistry, enricher: Enricher, sample: list
         table.current.clear_memo()
     seconds, _ = timed("enrichment step alone", lambda: enricher.enrich_batch(events))
     print(f"  enrichment alone: {len(sample) / seconds:,.0f} events/s "
-          f"({seconds / len(sample) * 1e6:.2f} us per event)", flush=True)
+          f"({seconds / len(sample) * 1e6:.2f} us per event, first sight of every value)", flush=True)
+    for event in events:
+        event.pop("p_enrichment", None)
+    seconds, _ = timed("enrichment step again (values seen before)", lambda: enricher.enrich_batch(events))
+    print(f"  enrichment, warm: {seconds / len(sample) * 1e6:.2f} us per event", flush=True)
+
+
+def breakdown(registry: LogTypeRegistry, sample: list[bytes], baseline_per_event: float) -> None:
+    """Where the end-to-end time goes: parse + normalise (no tables), then serialise, per event."""
+    bare = Pipeline(registry, Enricher({}, None, registry))
+    events: list[dict[str, Any]] = []
+
+    def parse_normalise() -> None:
+        for batch in bare.stream(LOG_TYPE, sample):
+            events.extend(batch.events)
+
+    normalise_s, _ = timed("parse + normalise only (no tables, no output)", parse_normalise)
+    serialise_s, _ = timed("serialise only", lambda: serialize(events))
+    for label, seconds in (("parse+normalise", normalise_s), ("serialise", serialise_s)):
+        per_event = seconds / len(sample)
+        print(f"  {label}: {per_event * 1e6:.2f} us per event = {per_event / baseline_per_event:.2f}x "
+              "the whole baseline")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,7 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  matcher heap: {heap / rows:.0f} bytes per row (RSS growth; target <= 300); "
           f"estimate by object sizes {index.heap_bytes() / rows:.0f}")
     print(f"  row store: {index.stats.row_bytes / rows:.0f} bytes per row in a memory-mapped file "
-          f"(page cache, shared by workers; spooled={index.stats.spooled})", flush=True)
+          f"(page cache, shared by workers; spooled={index.stats.spooled})")
+    parent = smaps(os.getpid())
+    print(f"  this process: private {parent.get('Private', 0) / 1e6:,.0f} MB, RSS {parent.get('Rss', 0) / 1e6:,.0f} MB "
+          f"(includes the generated rows and events)", flush=True)
 
     registry = LogTypeRegistry.load()
     live = LiveTable(index)
@@ -332,10 +377,12 @@ def main(argv: list[str] | None = None) -> int:
     ours_s, (_, matched) = timed("ours parse->normalise->match->serialise", lambda: ours(pipeline, lines))
     base_rate = len(lines) / base_s
     ours_rate = len(lines) / ours_s
-    print(f"  baseline {base_rate:,.0f} events/s; ours {ours_rate:,.0f} events/s; "
+    print(f"  baseline {base_rate:,.0f} events/s ({base_s / len(lines) * 1e6:.2f} us per event); "
+          f"ours {ours_rate:,.0f} events/s ({ours_s / len(lines) * 1e6:.2f} us per event); "
           f"ratio {ours_rate / base_rate:.2f} (target >= 0.5, stretch 0.8); matched {matched:,} "
           f"({matched / len(lines):.1%})")
     enrichment_alone(registry, enricher, lines[:200_000])
+    breakdown(registry, lines[:200_000], base_s / len(lines))
 
     if not args.skip_workers:
         print("workers (from the file, output discarded)", flush=True)

@@ -120,3 +120,12 @@ def test_swap_is_seen_from_the_next_batch_and_never_blocks() -> None:
         seen |= gens
     assert seen == {1, 2}
     assert live.generation == 2
+
+
+def test_events_without_a_usable_log_type_use_every_indicator_field(enricher: Enricher) -> None:
+    """A missing or malformed p_log_type falls back to every p_any_* field instead of failing."""
+    odd = {"p_log_type": ["not", "a", "name"], "p_any_ip_addresses": ["55.44.33.22"]}
+    bare = {"p_any_domain_names": ["EVIL.example.com"]}
+    enricher.enrich_batch([odd, bare], NOW)
+    assert odd["p_enrichment"]["anomali"]["p_any_ip_addresses"][0]["p_match"] == "55.44.33.22"  # type: ignore[index]
+    assert bare["p_enrichment"]["anomali"]["p_any_domain_names"][0]["p_match"] == "EVIL.example.com"  # type: ignore[index]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from threatmatch.enrich import rowstore
 from threatmatch.enrich.index import TableIndex
@@ -122,3 +125,30 @@ def test_memo_is_bounded(index: TableIndex) -> None:
     for i in range(100):
         small.lookup(f"host{i}.example")
     assert len(small._memo) <= 8
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4095), st.integers(20, 32)), max_size=25),
+       st.lists(st.integers(0, 4095), max_size=10),
+       st.lists(st.integers(0, 4095), min_size=1, max_size=40))
+def test_index_matching_equals_brute_force(blocks: list[tuple[int, int]], hosts: list[int], probes: list[int]) -> None:
+    """Through the whole index (text in, row out): exact IP rows first, else the longest containing block."""
+    base = 0x0A000000  # 10.0.0.0: blocks and probes crowd into 10.0.0.0/20 so they overlap
+    rows: list[dict[str, object]] = []
+    for offset, prefix in blocks:
+        network = ipaddress.ip_network(f"{ipaddress.ip_address(base + offset)}/{prefix}", strict=False)
+        rows.append({"match": [str(network)], "id": f"net:{network}"})
+    for offset in hosts:
+        rows.append({"match": [str(ipaddress.ip_address(base + offset))], "id": f"host:{offset}"})
+    index = TableIndex.build(rows, name="prop")
+    for offset in probes:
+        address = ipaddress.ip_address(base + offset)
+        if offset in hosts:
+            expected: str | None = f"host:{offset}"
+        else:
+            containing = [ipaddress.ip_network(r["match"][0]) for r in rows  # type: ignore[index]
+                          if str(r["id"]).startswith("net:")]
+            inside = [n for n in containing if address in n]
+            expected = f"net:{max(inside, key=lambda n: n.prefixlen)}" if inside else None
+        row = index.match(str(address), NOW)
+        assert (row["id"] if row else None) == expected

@@ -118,8 +118,8 @@ class Enricher:
             compiled = self._selectors[log_type] = self._compile(log_type)
         bound = []
         for provider, selectors in compiled:
-            index = current[provider]
-            if len(index):
+            index = current.get(provider)
+            if index is not None and len(index):
                 bound.append((provider, index.cached, index.resolve, index.materialize, selectors))
         return tuple(bound)
 
@@ -136,6 +136,8 @@ class Enricher:
         plans: dict[Any, BoundPlan] = {}
         for event in events:
             log_type = event.get("p_log_type")
+            if log_type.__class__ is not str:
+                log_type = None
             plan = plans.get(log_type)
             if plan is None:
                 plan = plans[log_type] = self._bind(log_type, current)
