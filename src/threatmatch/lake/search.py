@@ -1,12 +1,12 @@
-"""Read-only DuckDB SQL over the lake: one in-memory connection per search, views over the Parquet files.
+"""Read-only DuckDB SQL over the lake: a cursor per search on the Lake's in-memory database of views.
 
 Guards, in order:
 
 1. the text must be exactly one statement of a read kind (SELECT / WITH / FROM / DESCRIBE / SHOW / SUMMARIZE /
    EXPLAIN); COPY, ATTACH, INSTALL, LOAD, CREATE, INSERT, UPDATE, DELETE, DROP, EXPORT, SET, PRAGMA... are refused;
-2. after the views exist, DuckDB's external access is switched off except for the lake directory
-   (``allowed_directories``) and the configuration is locked, so table functions cannot read files elsewhere,
-   reach the network or load extensions;
+2. the database was opened with external access switched off except for the lake directory
+   (``allowed_directories``) and its configuration locked (``session.Engine``), so table functions cannot read
+   files elsewhere, reach the network or load extensions;
 3. a timer interrupts the query after ``timeout_s``; at most ``limit`` rows are fetched (``truncated`` says more
    existed).
 """
