@@ -450,6 +450,9 @@ class TableWriter:
                 _drop_generation_tables(self._conn, self.tid, generation)
                 self._conn.execute("DELETE FROM lookup_generations WHERE tid = ? AND generation = ?",
                                    (self.tid, generation))
+        # Copy the loaded pages into the database file now (readers already use the new generation), so the
+        # cost is part of the sync and the WAL does not keep a whole generation.
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         return count
 
     def _dedupe(self) -> int:
