@@ -2,7 +2,7 @@
 
 Everything not kept in a column (uuid, tags, geo, secondary confidences...) is derived from hashes of
 ``(seed, row)``, so an object is identical every time it is served and nothing else is stored. The members
-that depend only on the feed and on one of 1024 "profiles" per feed (tags, geo, circles, session...) are
+that depend only on the feed and on one of 256 "profiles" per feed (tags, geo, circles, session...) are
 rendered once per profile and reused. For speed a
 row is rendered straight to JSON text (one f-string); ``render_object`` parses that text, so the dict and
 the served bytes can never disagree. The text is an *open* object (no closing brace): the server appends
@@ -34,7 +34,7 @@ _NET_JSON = [
     for asn, org, cc, lat, lon in catalog.NETWORKS
 ]
 _NO_GEO = ',"asn":"","org":"","country":null,"latitude":null,"longitude":null'
-_VARIANTS = 1023  # rows share one of 1024 cached "profiles" per feed (tags, geo, circles...)
+_VARIANTS = 255  # rows share one of 256 cached "profiles" per feed (tags, geo, circles...)
 
 
 def iso(ms: int) -> str:
@@ -125,7 +125,7 @@ def make_renderer(columns: Columns, seed: int) -> Callable[[Iterable[int]], list
         return found
 
     def profile_part(key: tuple[int, int, bool], feed_id: int) -> tuple[catalog.Feed, str, bool]:
-        """JSON of everything that depends only on (feed, variant, has an address): cached, ~40k exist."""
+        """JSON of everything that depends only on (feed, variant, has an address): cached, ~7k exist."""
         code, variant, has_ip = key
         feed = _FEEDS.get(cat["source"].labels[code] or "", catalog.FEEDS[0])
         v, v2 = row_hashes(salt, -1 - variant)
