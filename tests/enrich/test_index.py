@@ -152,3 +152,12 @@ def test_index_matching_equals_brute_force(blocks: list[tuple[int, int]], hosts:
             expected = f"net:{max(inside, key=lambda n: n.prefixlen)}" if inside else None
         row = index.match(str(address), NOW)
         assert (row["id"] if row else None) == expected
+
+
+def test_many_rows_in_memory_round_trip() -> None:
+    """Rows kept in memory (joined in chunks while building) come back intact and in order."""
+    rows = [{"match": [f"host{i}.example"], "i": i} for i in range(10_000)]
+    index = TableIndex.build(rows, name="many")
+    assert not index.stats.spooled
+    assert list(index.iter_rows()) == rows
+    assert index.match("HOST9999.example", NOW)["i"] == 9999  # type: ignore[index]

@@ -131,7 +131,7 @@ class _Builder:
                 elif "/" in value:
                     cidrs_append(value)
             number += 1
-            if not number & 0xFFFF:
+            if not number & 0xFFF:
                 rows.spill()
                 pending = rows.pending
 

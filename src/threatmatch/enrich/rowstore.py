@@ -67,6 +67,7 @@ class RowStoreBuilder:
     def __init__(self, spool_dir: Path | None = None) -> None:
         self._spool_dir = spool_dir
         self.pending: list[bytes] = []
+        self._chunks: list[bytes] = []  # joined pending rows of an in-memory store
         self.offsets = array("Q", [0])
         self._file: BinaryIO | None = None
         self._path: str | None = None
@@ -83,18 +84,25 @@ class RowStoreBuilder:
         return len(offsets) - 2
 
     def spill(self) -> None:
-        """Move pending rows to the spool file once the table is large enough to deserve one."""
+        """Move pending rows out of their own objects: to the spool file once the table is large enough,
+        else into one joined chunk (small ``bytes`` from orjson keep a far larger allocation alive)."""
         if self._spool_dir is None or self.offsets[-1] - self._written < SPOOL_THRESHOLD_BYTES:
+            if self.pending:
+                self._chunks.append(b"".join(self.pending))
+                self.pending = []
             return
         if self._file is None:
             self._open_spool()
         assert self._file is not None
         try:
+            for chunk in self._chunks:
+                self._file.write(chunk)
             self._file.write(b"".join(self.pending))
         except OSError as exc:
             raise StorageError(f"cannot write the row snapshot in {self._spool_dir}: {exc}. "
                                "Check free disk space and permissions of the home directory.") from exc
         self.pending = []
+        self._chunks = []
         self._written = self.offsets[-1]
 
     def _open_spool(self) -> None:
@@ -114,8 +122,8 @@ class RowStoreBuilder:
         self.spill()
         self._frozen = True
         if self._file is None:
-            data = b"".join(self.pending)
-            self.pending = []
+            data = b"".join([*self._chunks, *self.pending])
+            self._chunks, self.pending = [], []
             return RowStore(data, self.offsets)
         assert self._path is not None
         try:
