@@ -104,9 +104,13 @@ def test_workers_give_the_same_events(home_dir: Path, tmp_path: Path, drop_table
     (["enrich", "-t", "AWS.CloudTrail", "missing.jsonl"], "no such file"),
     (["enrich", "-t", "AWS.CloudTrail", "--table", "broken"], "NAME=FILE"),
     (["enrich"], "Missing option"),
+    (["enrich", "-t", "AWS.CloudTrail", "--table", "t=BAD_TABLE"], "bad.jsonl:2: not valid JSON"),
 ])
-def test_usage_errors_exit_2(home_dir: Path, args: list[str], message: str) -> None:
+def test_usage_errors_exit_2(home_dir: Path, tmp_path: Path, args: list[str], message: str) -> None:
     """Unknown log types, missing files and malformed options are usage errors (exit 2) that say why."""
+    bad_table = tmp_path / "bad.jsonl"
+    bad_table.write_text('{"match": "1.2.3.4"}\n{oops\n')
+    args = [arg.replace("BAD_TABLE", str(bad_table)) for arg in args]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert message in result.output

@@ -161,3 +161,12 @@ def test_many_rows_in_memory_round_trip() -> None:
     assert not index.stats.spooled
     assert list(index.iter_rows()) == rows
     assert index.match("HOST9999.example", NOW)["i"] == 9999  # type: ignore[index]
+
+
+def test_spooled_rows_survive_every_spill_boundary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows pending before, at and after the switch to the spool file all come back intact."""
+    monkeypatch.setattr(rowstore, "SPOOL_THRESHOLD_BYTES", 50_000)
+    rows = [{"match": [f"192.0.{i // 250}.{i % 250}"], "n": i, "pad": "y" * 30} for i in range(9000)]
+    index = TableIndex.build(rows, name="boundary", spool_dir=tmp_path)
+    assert index.stats.spooled
+    assert list(index.iter_rows()) == rows

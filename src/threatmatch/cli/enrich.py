@@ -38,7 +38,10 @@ def _load_tables(custom: tuple[str, ...], key: str, stored: bool) -> dict[str, T
         if name in tables:
             raise click.BadParameter(f"{name!r} is already a stored lookup table; pick another name",
                                      param_hint="--table")
-        tables[name] = load_table_file(path, name=name, key=key, spool_dir=spool)
+        try:
+            tables[name] = load_table_file(path, name=name, key=key, spool_dir=spool)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--table") from exc
     return tables
 
 

@@ -71,7 +71,6 @@ class RowStoreBuilder:
         self.offsets = array("Q", [0])
         self._file: BinaryIO | None = None
         self._path: str | None = None
-        self._written = 0
         self._frozen = False
 
     def add(self, blob: bytes) -> int:
@@ -84,12 +83,13 @@ class RowStoreBuilder:
         return len(offsets) - 2
 
     def spill(self) -> None:
-        """Move pending rows out of their own objects: to the spool file once the table is large enough,
-        else into one joined chunk (small ``bytes`` from orjson keep a far larger allocation alive)."""
-        if self._spool_dir is None or self.offsets[-1] - self._written < SPOOL_THRESHOLD_BYTES:
-            if self.pending:
-                self._chunks.append(b"".join(self.pending))
-                self.pending = []
+        """Move pending rows out of their own objects: into the spool file once the table is large enough
+        to deserve one, else into one joined chunk (orjson's small ``bytes`` keep a far larger allocation)."""
+        if not self.pending:
+            return
+        if self._file is None and (self._spool_dir is None or self.offsets[-1] < SPOOL_THRESHOLD_BYTES):
+            self._chunks.append(b"".join(self.pending))
+            self.pending = []
             return
         if self._file is None:
             self._open_spool()
@@ -103,7 +103,6 @@ class RowStoreBuilder:
                                "Check free disk space and permissions of the home directory.") from exc
         self.pending = []
         self._chunks = []
-        self._written = self.offsets[-1]
 
     def _open_spool(self) -> None:
         assert self._spool_dir is not None
@@ -127,9 +126,6 @@ class RowStoreBuilder:
             return RowStore(data, self.offsets)
         assert self._path is not None
         try:
-            if self.pending:
-                self._file.write(b"".join(self.pending))
-                self.pending = []
             self._file.close()
             with open(self._path, "rb") as handle:
                 mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
