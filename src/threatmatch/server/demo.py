@@ -84,7 +84,7 @@ class DemoBootstrap:
                 report = self.service.engine.ingest(log_type, path.read_bytes().splitlines())
                 say(f"demo: ingested {path.name}: {report.accepted} events, {report.matched} enriched with a match, "
                     f"{report.alerts} alerts")
-            self.service.engine.lake.flush()
+            self.service.engine.sink.flush()
             marker.write_text("the bundled sample logs were ingested into this home\n", encoding="utf-8")
         token = self._console_token()
         say(f"demo ready in {time.perf_counter() - started:.1f} s. Open {self.url} and sign in with this API "

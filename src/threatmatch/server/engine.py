@@ -23,6 +23,7 @@ from threatmatch.enrich.pipeline import Pipeline
 from threatmatch.home import Home
 from threatmatch.lake import Lake
 from threatmatch.logtypes import LogTypeRegistry
+from threatmatch.server.lakesink import LakeSink
 from threatmatch.server.metrics import Metrics
 
 log = logging.getLogger("threatmatch.server")
@@ -65,12 +66,19 @@ class Engine:
         self.ruleset: RuleSet = load_rules(self._rule_paths, strict=False)
         self._alerts = AlertManager(self.ruleset)
         self._alerts_lock = threading.Lock()
-        self.lake = Lake(home, buffer_rows=50_000, flush_interval_s=2.0)
+        self.sink = LakeSink(home)  # writes happen in a writer process
+        self.lake = Lake(home)  # this process only searches (after sink.flush())
         self._pipeline: Pipeline | None = None
         self._lock = threading.Lock()
 
     def close(self) -> None:
+        self.sink.close()
         self.lake.close()
+
+    def search(self, sql: str, *, limit: int, timeout_s: float) -> Any:
+        """Search the lake once every accepted event is written."""
+        self.sink.flush()
+        return self.lake.search(sql, limit=limit, timeout_s=timeout_s)
 
     # -- configuration changes ------------------------------------------------------------------
     def rebuild(self, config: EnrichmentConfig) -> None:
@@ -123,9 +131,9 @@ class Engine:
             now = datetime.now(UTC)
             alerts = self.detect(batch.events, now) if batch.events else []
             if batch.events:
-                self.lake.write_events(log_type, batch.events)
+                self.sink.write_events(log_type, batch.events)
             if alerts:
-                self.lake.write_alerts(alerts)
+                self.sink.write_alerts(alerts)
             report.accepted += batch.enriched
             report.rejected += batch.rejected
             report.matched += batch.matched

@@ -262,6 +262,10 @@ class Service:
         """Which parts of the pipeline this installation has."""
         return parts.available()
 
+    def lake_writer_alive(self) -> bool | None:
+        """Whether the lake writer process runs (None before the engine starts)."""
+        return None if self._engine is None else self._engine.sink.alive
+
     def table_sizes(self) -> Mapping[str, int]:
         """Rows in each provider's live lookup table."""
         return self.tables.sizes()

@@ -97,8 +97,18 @@ class TokenStore:
             return None
         now = _now()
         if (row["last_used_at"] or "")[:16] != now[:16]:  # at most one write per token per minute
-            self._conn.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (now, row["id"]))
+            self._touch(row["id"], now)
         return _info(row)
+
+    def _touch(self, token_id: int, now: str) -> None:
+        """Record the time of use without ever waiting: a long write elsewhere (a sync) must not stall calls."""
+        self._conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            self._conn.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (now, token_id))
+        except sqlite3.OperationalError:  # database busy: the next call records it
+            pass
+        finally:
+            self._conn.execute("PRAGMA busy_timeout = 30000")
 
     def is_active(self, token_id: int) -> bool:
         """Whether the token with this id exists and is not revoked (checked on every console request)."""

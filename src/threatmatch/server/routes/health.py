@@ -23,4 +23,9 @@ def healthz(service: ServiceDep) -> JSONResponse:
         body.update(status="unavailable", reason=f"database: {type(exc).__name__}")
         return JSONResponse(body, status_code=503)
     body["components"] = service.components()
+    writer = service.lake_writer_alive()
+    body["lake_writer"] = "starting" if writer is None else ("running" if writer else "stopped")
+    if writer is False:
+        body.update(status="unavailable", reason="the lake writer process has stopped: events cannot be stored")
+        return JSONResponse(body, status_code=503)
     return JSONResponse(body)

@@ -32,7 +32,7 @@ def run_search(service: Service, sql: str, limit: int, timeout_s: float | None =
         raise ApiError(422, "invalid", f"limit {limit} exceeds this server's maximum of "
                        f"{settings.search_row_limit} rows: aggregate, filter, or page with LIMIT/OFFSET", "limit")
     timeout = min(timeout_s or settings.search_timeout_s, settings.search_timeout_s)
-    result = service.engine.lake.search(sql, limit=limit, timeout_s=timeout)
+    result = service.engine.search(sql, limit=limit, timeout_s=timeout)
     return {"columns": result.columns, "types": result.types, "rows": result.rows, "truncated": result.truncated,
             "elapsed_s": round(result.elapsed_s, 4), "warnings": result.warnings}
 
@@ -65,7 +65,11 @@ async def search(body: SearchIn, service: ServiceDep, _: TokenDep) -> dict[str, 
 
 @router.get("/search/views", summary="Views and their columns")
 async def views(service: ServiceDep, _: TokenDep) -> dict[str, Any]:
-    described = await run_in_threadpool(service.engine.lake.describe)
+    def describe() -> dict[str, list[tuple[str, str]]]:
+        service.engine.sink.flush()
+        return service.engine.lake.describe()
+
+    described = await run_in_threadpool(describe)
     return {"views": {name: [{"name": c, "type": t} for c, t in cols] for name, cols in described.items()}}
 
 

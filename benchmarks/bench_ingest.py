@@ -1,0 +1,238 @@
+"""HTTP ingest under load, against the CLI ``enrich`` of the same data, with a provider refresh mid-run.
+
+Run: .venv/bin/python benchmarks/bench_ingest.py [--indicators 1000000] [--seconds 60] [--connections 2]
+
+In one run:
+  1. starts the emulator (`threatmatch emulator`, separate process) with N indicators, and the service
+     (`threatmatch serve --no-scheduler`, separate process) on loopback with a fresh home and API token;
+  2. creates a provider for the emulator and syncs it: the service's live table holds N indicators;
+  3. generates CloudTrail events (fixed seed; about 2 % from an IP listed in the table);
+  4. baseline: `threatmatch enrich` (the CLI, same home, same stored table) over those events, its
+     events/s as printed on its summary line (table loading excluded, JSON output to /dev/null);
+  5. load: ``--connections`` clients POST batches of ``--batch`` lines to /api/v1/ingest/AWS.CloudTrail
+     for ``--seconds``; at ``--refresh-at`` seconds a full provider refresh (POST .../sync) runs, and the load
+     goes on until 5 s after it ends (so the table swap happens under load);
+  6. checks that every answer accepted every line, that the lake holds exactly the accepted events,
+     and compares request latency during the refresh with the rest of the run.
+Reports events/s over HTTP, the ratio to the CLI (goal >= 0.7), p50/p99 ingest latency, and the refresh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+REPO = Path(__file__).resolve().parent.parent
+USER, KEY = "bench@example.com", "bench-api-key"
+LOG_TYPE = "AWS.CloudTrail"
+EVENTS = ["GetObject", "PutObject", "DescribeInstances", "AssumeRole", "GetCallerIdentity", "ListBuckets",
+          "Decrypt", "ConsoleLogin", "GetSecretValue"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_emulator(count: int) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, "-m", "threatmatch", "emulator", "--port", "0", "--indicators", str(count),
+               "--seed", "1", "--username", USER, "--api-key", KEY]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if " at " not in line:
+        proc.kill()
+        raise SystemExit(f"the emulator did not start: {line!r}")
+    return proc, line.split(" at ", 1)[1].split("/api/", 1)[0]
+
+
+def start_service(home: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    token = subprocess.run([sys.executable, "-m", "threatmatch", "--home", str(home), "tokens", "create", "bench"],
+                           check=True, capture_output=True, cwd=REPO).stdout.decode().strip().splitlines()[-1]
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "threatmatch", "--home", str(home), "serve", "--no-scheduler",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return proc, url, token
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the service did not start")
+
+
+def make_events(count: int, listed: list[str], seed: int = 7) -> list[bytes]:
+    """CloudTrail events of one hour (a live stream lands in one or two lake partitions per flush)."""
+    rnd = random.Random(seed)
+    out = []
+    for n in range(count):
+        ip = rnd.choice(listed) if listed and rnd.random() < 0.02 else \
+            f"{rnd.choice((3, 18, 34, 52, 54))}.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(1, 255)}"
+        user = f"user{rnd.randrange(300)}"
+        out.append(orjson.dumps({
+            "eventVersion": "1.08", "eventTime": f"2025-05-20T10:{n * 60 // count:02d}:{n % 60:02d}Z",
+            "eventSource": "s3.amazonaws.com", "eventName": rnd.choice(EVENTS), "awsRegion": "us-east-1",
+            "sourceIPAddress": ip, "userAgent": f"aws-cli/2.15.{n % 40} Python/3.11.6 Linux/6.1",
+            "requestID": f"{rnd.getrandbits(64):016X}", "eventID": f"{rnd.getrandbits(128):032x}",
+            "recipientAccountId": "111122223333",
+            "userIdentity": {"type": "IAMUser", "principalId": f"AIDA{rnd.getrandbits(60):015X}",
+                             "arn": f"arn:aws:iam::111122223333:user/{user}", "accountId": "111122223333",
+                             "userName": user},
+            "requestParameters": {"bucketName": f"bucket-{rnd.randrange(50)}", "key": f"data/{n}.parquet"}}))
+    return out
+
+
+def cli_rate(home: Path, path: Path) -> float:
+    run = subprocess.run([sys.executable, "-m", "threatmatch", "--home", str(home), "enrich", "-t", LOG_TYPE,
+                          str(path), "-o", "/dev/null"], capture_output=True, text=True, cwd=REPO, check=True)
+    found = re.search(r"\(([\d,]+) events/s\)", run.stderr)
+    if not found:
+        raise SystemExit(f"no rate in the CLI summary: {run.stderr[-500:]}")
+    return float(found.group(1).replace(",", ""))
+
+
+class Load:
+    """Clients posting batches until the deadline; every answer recorded."""
+
+    def __init__(self, url: str, token: str, batches: list[bytes], batch: int) -> None:
+        self.url, self.token, self.batches, self.batch = url, token, batches, batch
+        self.samples: list[tuple[float, float]] = []  # (start offset, latency)
+        self.accepted = 0
+        self.problems: list[str] = []
+        self.lock = threading.Lock()
+
+    def client(self, index: int, t0: float, deadline: float, refresh: dict[str, Any]) -> None:
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/x-ndjson"}
+        with httpx.Client(base_url=self.url, headers=headers, timeout=120) as http:
+            n = index
+            while time.perf_counter() < deadline or ("start" in refresh and "end" not in refresh) or \
+                    ("end" in refresh and time.perf_counter() - t0 < refresh["end"] + 5):
+                body = self.batches[n % len(self.batches)]
+                n += 1
+                started = time.perf_counter()
+                answer = http.post(f"/api/v1/ingest/{LOG_TYPE}", content=body)
+                latency = time.perf_counter() - started
+                data = answer.json()
+                with self.lock:
+                    self.samples.append((started - t0, latency))
+                    if answer.status_code != 200 or data.get("accepted") != self.batch:
+                        self.problems.append(f"{answer.status_code}: {str(data)[:200]}")
+                    else:
+                        self.accepted += data["accepted"]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--indicators", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--connections", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=2000, help="lines per request")
+    parser.add_argument("--events", type=int, default=200_000, help="distinct generated events (reused cyclically)")
+    parser.add_argument("--refresh-at", type=float, default=15.0, help="seconds into the load; negative = none")
+    args = parser.parse_args()
+
+    emulator, emulator_url = start_emulator(args.indicators)
+    with tempfile.TemporaryDirectory(prefix="tm-bench-ingest-") as tmp:
+        home = Path(tmp) / "home"
+        service, url, token = start_service(home)
+        try:
+            return run(args, home, url, token, emulator_url, Path(tmp))
+        finally:
+            service.terminate()
+            service.wait(30)
+            emulator.terminate()
+            emulator.wait(30)
+
+
+def run(args: argparse.Namespace, home: Path, url: str, token: str, emulator_url: str, tmp: Path) -> int:
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=1800)
+    api.post("/api/v1/providers", json={"name": "bench", "subdomain": emulator_url, "username": USER,
+                                        "api_token": KEY, "query": "confidence>=0"}).raise_for_status()
+    started = time.perf_counter()
+    first = api.post("/api/v1/providers/bench/sync")
+    first.raise_for_status()
+    print(f"initial sync: {first.json()['rows']:,} indicators in {time.perf_counter() - started:.1f} s")
+    listed = [row["value"] for row in api.get("/api/v1/providers/bench/rows",
+                                              params={"type": "ip", "limit": 1000}).json()["rows"]]
+    events = make_events(args.events, listed)
+    data_file = tmp / "events.jsonl"
+    data_file.write_bytes(b"\n".join(events) + b"\n")
+    cli = cli_rate(home, data_file)
+    print(f"baseline, CLI `threatmatch enrich` of the same {len(events):,} events: {cli:,.0f} events/s")
+
+    batches = [b"\n".join(events[i:i + args.batch]) + b"\n" for i in range(0, len(events) - args.batch + 1,
+                                                                            args.batch)]
+    load = Load(url, token, batches, args.batch)
+    refresh: dict[str, Any] = {}
+
+    def do_refresh(at: float, t0: float) -> None:
+        time.sleep(max(0.0, at - (time.perf_counter() - t0)))
+        refresh["start"] = time.perf_counter() - t0
+        answer = api.post("/api/v1/providers/bench/sync")
+        refresh["end"] = time.perf_counter() - t0
+        refresh["status"] = answer.status_code
+        refresh["rows"] = answer.json().get("rows")
+
+    t0 = time.perf_counter()
+    deadline = t0 + args.seconds
+    threads = [threading.Thread(target=load.client, args=(i, t0, deadline, refresh))
+               for i in range(args.connections)]
+    if args.refresh_at >= 0:
+        threads.append(threading.Thread(target=do_refresh, args=(args.refresh_at, t0)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = max(start + latency for start, latency in load.samples)
+    rate = load.accepted / elapsed
+    latencies = [latency for _, latency in load.samples]
+    stored = api.post("/api/v1/search", json={"sql": "SELECT count(*) FROM aws_cloudtrail", "timeout_s": 60})
+    stored_count = stored.json()["rows"][0][0]
+    print(f"\nHTTP ingest, {args.connections} connections x {args.batch} lines/request, {elapsed:.1f} s: "
+          f"{load.accepted:,} events, {rate:,.0f} events/s")
+    print(f"ratio HTTP / CLI enrich: {rate / cli:.2f} (goal >= 0.7)")
+    print(f"request latency ({args.batch} lines): p50 {statistics.median(latencies) * 1000:.0f} ms, "
+          f"p99 {pct(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms; "
+          f"per event p99 {pct(latencies, 0.99) / args.batch * 1e6:.0f} us")
+    print(f"rejected or failed requests: {len(load.problems)}; events stored in the lake: {stored_count:,} "
+          f"(accepted {load.accepted:,}) -> {'nothing dropped' if stored_count == load.accepted else 'MISMATCH'}")
+    if refresh:
+        inside = [lat for start, lat in load.samples if refresh["start"] <= start <= refresh["end"]]
+        outside = [lat for start, lat in load.samples if not refresh["start"] <= start <= refresh["end"]]
+        done_inside = sum(1 for start, lat in load.samples if refresh["start"] <= start + lat <= refresh["end"])
+        print(f"refresh during the load: status {refresh['status']}, {refresh['rows']:,} indicators, "
+              f"{refresh['start']:.1f}-{refresh['end']:.1f} s; {done_inside} requests completed meanwhile; "
+              f"latency during p50 {statistics.median(inside or [0]) * 1000:.0f} ms / max "
+              f"{max(inside or [0]) * 1000:.0f} ms vs outside p50 {statistics.median(outside or [0]) * 1000:.0f} ms "
+              f"/ max {max(outside or [0]) * 1000:.0f} ms")
+        worst_start, worst = max(load.samples, key=lambda sample: sample[1])
+        print(f"slowest request: started at {worst_start:.1f} s, took {worst * 1000:.0f} ms")
+    for problem in load.problems[:5]:
+        print("  problem:", problem)
+    return 0 if not load.problems and stored_count == load.accepted else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
