@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -120,7 +121,7 @@ def main() -> None:
         conn = connect(home.database)
         config = make_config(name=NAME, username=USER, token=KEY, query=QUERY, base_url=base)
         ProviderRepo(conn, SecretBox.for_key_file(home.secret_key)).add(config)
-        print(f"emulator: {args.indicators:,} indicators at {base} (ready in {ready:.1f} s); state in {workdir}")
+        print(f"emulator: {args.indicators:,} indicators at {base} (ready in {ready:.1f} s); scratch in {workdir}")
 
         with httpx.Client() as http:
             started = time.perf_counter()
@@ -163,6 +164,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)  # several GB for a million indicators
 
     n = decoded
     print()
