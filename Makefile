@@ -20,7 +20,7 @@ run: $(STAMP)
 
 ## make test: set everything up and run the whole suite (lint + types + tests)
 test: $(STAMP) browser-deps
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy src
 	$(BIN)/pytest
 
@@ -29,7 +29,7 @@ browser-deps:
 	@bash scripts/ensure-chromium.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src

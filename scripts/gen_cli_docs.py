@@ -20,7 +20,10 @@ def render() -> str:
     lines = ["# CLI reference", "", "Generated from `--help` by `scripts/gen_cli_docs.py`; do not edit by hand.", ""]
 
     def walk(group: click.Group, path: list[str]) -> None:
-        for name, command in sorted(group.commands.items()):
+        ctx = click.Context(group)
+        for name in sorted(group.list_commands(ctx)):
+            command = group.get_command(ctx, name)
+            assert command is not None, name
             full = [*path, name]
             result = CliRunner().invoke(cli, [*full, "--help"], terminal_width=100, prog_name="threatmatch")
             lines.extend([f"## threatmatch {' '.join(full)}", "", "```", result.output.rstrip(), "```", ""])

@@ -5,15 +5,17 @@ from __future__ import annotations
 import click
 import pytest
 from click.testing import CliRunner
+from tests.conftest import REPO
 
 from threatmatch.cli.main import COMMAND_MODULES, cli
-
-from tests.conftest import REPO
 
 
 def _walk(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
     found: list[tuple[str, click.Command]] = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in sorted(group.list_commands(ctx)):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         full = f"{prefix}{name}"
         found.append((full, command))
         if isinstance(command, click.Group):

@@ -7,7 +7,6 @@ Each part of the product contributes a module under ``threatmatch.cli`` exposing
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 
 import click
@@ -17,23 +16,45 @@ from threatmatch.cli.context import State, err
 from threatmatch.errors import ThreatmatchError
 from threatmatch.home import Home
 
-# Modules that contribute commands, in help order.
-COMMAND_MODULES = (
-    "threatmatch.cli.demo",
-    "threatmatch.cli.providers",
-    "threatmatch.cli.sync",
-    "threatmatch.cli.table",
-    "threatmatch.cli.emulator",
-    "threatmatch.cli.logtypes",
-    "threatmatch.cli.enrichments",
-    "threatmatch.cli.enrich",
-    "threatmatch.cli.rules",
-    "threatmatch.cli.search",
-    "threatmatch.cli.serve",
-)
+# Which module contributes each command, in help order. Modules are imported only when their command
+# runs (or when the full command list is shown), so `threatmatch sync` does not pay for pyarrow or FastAPI.
+COMMANDS: dict[str, str] = {
+    "providers": "threatmatch.cli.providers",
+    "sync": "threatmatch.cli.sync",
+    "table": "threatmatch.cli.table",
+    "emulator": "threatmatch.cli.emulator",
+    "log-types": "threatmatch.cli.logtypes",
+    "enrichments": "threatmatch.cli.enrichments",
+    "enrich": "threatmatch.cli.enrich",
+    "rules": "threatmatch.cli.rules",
+    "detect": "threatmatch.cli.rules",
+    "search": "threatmatch.cli.search",
+    "store": "threatmatch.cli.search",
+    "serve": "threatmatch.cli.serve",
+    "tokens": "threatmatch.cli.serve",
+    "ingest": "threatmatch.cli.serve",
+}
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group whose subcommands live in other modules, imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMANDS.get(cmd_name)
+        if module_name is None:
+            return None
+        module = importlib.import_module(module_name)
+        for command in module.COMMANDS:
+            if command.name == cmd_name:
+                return command  # type: ignore[no-any-return]
+        raise RuntimeError(f"{module_name} does not define the `{cmd_name}` command")
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="threatmatch")
 @click.option("--home", "home", metavar="DIR", envvar="THREATMATCH_HOME", default=None,
               help="State directory (database, lake, snapshots). Env THREATMATCH_HOME; default ./.threatmatch.")
@@ -45,18 +66,6 @@ def cli(ctx: click.Context, home: str | None) -> None:
     and attach the matching rows under p_enrichment, as Panther does.
     """
     ctx.obj = State(Home.resolve(home))
-
-
-def _attach_commands() -> None:
-    for name in COMMAND_MODULES:
-        if importlib.util.find_spec(name) is None:  # part not built yet
-            continue
-        module = importlib.import_module(name)
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_attach_commands()
 
 
 def main() -> None:
