@@ -129,3 +129,18 @@ def test_events_without_a_usable_log_type_use_every_indicator_field(enricher: En
     enricher.enrich_batch([odd, bare], NOW)
     assert odd["p_enrichment"]["anomali"]["p_any_ip_addresses"][0]["p_match"] == "55.44.33.22"  # type: ignore[index]
     assert bare["p_enrichment"]["anomali"]["p_any_domain_names"][0]["p_match"] == "EVIL.example.com"  # type: ignore[index]
+
+
+def test_swap_with_grace_returns_the_previous_index_after_waiting() -> None:
+    """swap(grace_s=...) makes the new index current at once and hands back the old one after the grace."""
+    old = TableIndex.build([{"match": ["1.1.1.1"]}], name="t")
+    live = LiveTable(old)
+    new = TableIndex.build([{"match": ["2.2.2.2"]}], name="t")
+    seen: list[TableIndex] = []
+    thread = threading.Thread(target=lambda: seen.append(live.swap(new, grace_s=0.2)))
+    thread.start()
+    while live.current is old:
+        pass
+    assert not seen  # readers already see the new index while the builder still waits
+    thread.join()
+    assert seen == [old] and live.current is new

@@ -8,6 +8,8 @@ The previous index is freed when the last batch using it finishes.
 
 from __future__ import annotations
 
+import time
+
 from threatmatch.enrich.index import TableIndex
 
 
@@ -31,11 +33,19 @@ class LiveTable:
         """The index to use for one batch (take it once, use it for the whole batch)."""
         return self._current
 
-    def swap(self, index: TableIndex) -> TableIndex:
-        """Make ``index`` current; returns the previous one."""
+    def swap(self, index: TableIndex, *, grace_s: float = 0.0) -> TableIndex:
+        """Make ``index`` current; returns the previous one.
+
+        Freeing a large index takes a while, and it happens in whichever thread drops the last
+        reference. A builder thread should pass ``grace_s`` (longer than a batch): the call then waits
+        that long before returning the previous index, so no batch still uses it and the builder, not
+        a reader, pays for freeing it when it drops the returned reference.
+        """
         previous = self._current
         self._current = index
         self.generation += 1
+        if grace_s > 0:
+            time.sleep(grace_s)
         return previous
 
     def __repr__(self) -> str:
