@@ -31,6 +31,7 @@ import argparse
 import gc
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -418,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {result['batches']} batches; median gap {result['median_gap_ms']:.1f} ms, during the rebuild "
               f"{result['median_gap_during_build_ms']:.1f} ms, longest {result['max_gap_ms']:.1f} ms; "
               f"rebuild took {result['build_s']:.2f} s; generation now {live.generation}")
-    events_file.unlink()
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
