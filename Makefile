@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements-compat.txt requirements-compat-deps.txt
 
 ## make run: set everything up and run the main job on embedded defaults
 run: $(STAMP)
-	$(BIN)/threatmatch demo
+	$(BIN)/threatmatch serve --demo
 
 ## make test: set everything up and run the whole suite (lint + types + tests)
 test: $(STAMP) browser-deps
