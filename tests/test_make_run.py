@@ -43,11 +43,12 @@ def test_serve_demo_brings_up_enriched_events_and_alerts(tmp_path: Path, free_po
             assert client.get("/api/v1/alerts").status_code == 401  # no token, no data
             alerts = client.get("/api/v1/alerts", headers=headers)
             assert alerts.status_code == 200, alerts.text
-            body = alerts.json()
-            items = body["alerts"] if isinstance(body, dict) and "alerts" in body else body.get("items", body)
-            assert items, f"the demo produced no alert: {body}"
-            events = client.get("/api/v1/events", headers=headers).json()
-            assert "p_enrichment" in str(events)
+            listed = alerts.json()["alerts"]
+            assert listed, "the demo produced no alert"
+            detail = client.get(f"/api/v1/alerts/{listed[0]['alert_id']}", headers=headers).json()
+            assert any(event.get("p_enrichment") for event in detail["sample_events"])
+            events = client.get("/api/v1/events", headers=headers).json()["events"]
+            assert any(event.get("p_enrichment") for event in events)
     finally:
         proc.terminate()
         try:
