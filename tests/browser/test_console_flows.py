@@ -2,7 +2,8 @@
 
 Tests run in file order and share one signed-in page: create the provider, sync, edit enriched log
 types, browse stored data, ingest the sample logs, find an enriched event and its alert, and check
-that attacker-controlled indicator text renders as text. Each page is saved under docs/screenshots/.
+that attacker-controlled indicator text renders as text. Each page is screenshotted (into
+docs/screenshots/ when THREATMATCH_UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
