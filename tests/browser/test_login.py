@@ -47,3 +47,18 @@ def test_login_lands_on_enrichments(live: LiveServer, page: Page) -> None:
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["tm_session"]["httpOnly"] is True
     assert cookies["tm_session"]["sameSite"] == "Strict"
+
+
+def test_api_docs_render_offline_under_the_csp(live: LiveServer, page: Page) -> None:
+    """/docs renders Swagger UI from files the service serves itself (no CDN; CSP default-src 'self')."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(live.base_url + "/login?next=/docs")
+    page.fill("#token", live.token)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any("/api/v1/ingest/" in path for path in paths), paths
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+    shot(page, "15-api-docs")

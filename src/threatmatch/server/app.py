@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import swagger_ui_bundle
 from fastapi import Depends, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +21,16 @@ from threatmatch.server.service import Service
 from threatmatch.server.settings import ServerSettings
 
 STATIC = Path(__file__).parent / "console" / "static"
+
+# Swagger UI from the swagger-ui-bundle package, started by our own static script: /docs works offline and
+# under the default-src 'self' policy.
+API_DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>threatmatch API</title>
+<link rel="stylesheet" href="/static/swagger-ui/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/static/api-docs.js"></script></body></html>
+"""
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 # Swagger UI is fetched from its CDN and bootstraps with one inline script: /docs alone gets a wider policy.
 DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
@@ -69,6 +79,8 @@ def create_app(home: Home, settings: ServerSettings | None = None, *, service: S
                   openapi_url=None,
                   description="Threat-intel enrichment service. Every endpoint but /healthz needs "
                               "`Authorization: Bearer <token>` (`threatmatch tokens create NAME`).")
+    # The bundled Swagger UI (4.x) reads OpenAPI 3.0 documents; nothing in our schema needs 3.1.
+    app.openapi_version = "3.0.3"
     app.state.service = svc
     install_handlers(app)
 
@@ -86,11 +98,12 @@ def create_app(home: Home, settings: ServerSettings | None = None, *, service: S
 
     @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_token_or_session)])
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="threatmatch API")
+        return HTMLResponse(API_DOCS_PAGE)
 
     for router in routes.api_routers():
         app.include_router(router)
     app.include_router(console.router())
+    app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders)
     return app
