@@ -97,14 +97,24 @@ def open_maybe_gzip_stream(raw: Any) -> IO[bytes]:
 @click.option("--key", default="match", show_default=True, metavar="COLUMN",
               help="Column of --table JSON/CSV files holding the value to match.")
 @click.option("--no-stored-tables", is_flag=True, help="Ignore the lookup tables stored in the home.")
+@click.option("--rules", "rule_dirs", multiple=True, metavar="DIR|builtin",
+              help="Run detection rules on the enriched events in the same pass (repeatable; `builtin` = the "
+                   "shipped Anomali pack).")
+@click.option("--alerts", "alerts_path", metavar="FILE",
+              help="Write the alerts as JSON lines (without --rules: the built-in pack).")
+@click.option("--store", is_flag=True,
+              help="Also keep the enriched events (and alerts) in the home's data lake for `threatmatch search`.")
 def enrich(log_type: str, inputs: tuple[str, ...], output: str, rejects_path: str | None, workers: int,
-           tables: tuple[str, ...], key: str, no_stored_tables: bool) -> None:
+           tables: tuple[str, ...], key: str, no_stored_tables: bool, rule_dirs: tuple[str, ...],
+           alerts_path: str | None, store: bool) -> None:
     """Enrich raw logs of one log type (files or - for stdin, .gz detected) into JSON lines.
 
     Every event is normalised (p_any_* fields, p_row_id, p_event_time...) and matched against every
     enabled lookup table; matches are attached under p_enrichment. Malformed lines go to --rejects;
-    a summary (read, enriched, matched, rejected) ends the run on stderr.
+    a summary (read, enriched, matched, rejected) ends the run on stderr. With --rules, --alerts or
+    --store the same pass runs detections and keeps events and alerts in the data lake.
     """
+    from threatmatch.cli.downstream import Downstream
     from threatmatch.logtypes import LogTypeRegistry
 
     st = state()
@@ -122,6 +132,7 @@ def enrich(log_type: str, inputs: tuple[str, ...], output: str, rejects_path: st
         err.print("no lookup tables: events are normalised but nothing can match "
                   "(sync a provider, or pass --table NAME=FILE)")
     enricher = Enricher(loaded, EnrichmentConfig(st.db), registry)
+    downstream = Downstream(st.home, kind.name, rule_dirs=rule_dirs, alerts_path=alerts_path, store=store)
 
     def make_pipeline() -> Pipeline:
         return Pipeline(registry, enricher)
@@ -149,6 +160,8 @@ def enrich(log_type: str, inputs: tuple[str, ...], output: str, rejects_path: st
 
         def on_chunk(result: ChunkResult) -> None:
             sink.write(result.output)
+            if downstream.active:
+                downstream.output(result.output)
             write_rejects(result.rejects)
             read, enriched, matched, rejected = result.counts
             total.add_counts(PipelineResult(read=read, enriched=enriched, matched=matched, rejected=rejected))
@@ -161,10 +174,13 @@ def enrich(log_type: str, inputs: tuple[str, ...], output: str, rejects_path: st
                 continue
             for batch in pipeline.stream(kind.name, lines, source=source.name):
                 sink.write(serialize(batch.events))
+                downstream.events(batch.events)
                 write_rejects(batch.rejects)
                 total.add_counts(batch)
         sink.flush()
     _summary(total, time.perf_counter() - started, rejects_path)
+    if downstream.active:
+        err.print(Text(downstream.close()))
 
 
 def _check_inputs(inputs: tuple[str, ...]) -> list[str]:

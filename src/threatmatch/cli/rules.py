@@ -22,7 +22,7 @@ BUILTIN = "builtin"
 BATCH = 2000
 
 
-def _paths(values: tuple[str, ...]) -> list[Path]:
+def rule_paths(values: tuple[str, ...]) -> list[Path]:
     """Rule directories from the command line; ``builtin`` names the shipped pack; none means the pack."""
     chosen = values or (BUILTIN,)
     return [builtin_rules_dir() if v == BUILTIN else Path(v) for v in chosen]
@@ -50,7 +50,7 @@ def rules_test(dirs: tuple[str, ...], rule_ids: tuple[str, ...], as_json: bool, 
 
     DIR defaults to the built-in pack. Exits 1 when a test fails or a rule file does not load.
     """
-    ruleset = load_rules(_paths(dirs), strict=False)
+    ruleset = load_rules(rule_paths(dirs), strict=False)
     _show_issues(ruleset)
     outcomes = run_tests(ruleset, rule_ids or None)
     if as_json:
@@ -79,7 +79,7 @@ def rules_test(dirs: tuple[str, ...], rule_ids: tuple[str, ...], as_json: bool, 
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per rule instead of the table.")
 def rules_list(dirs: tuple[str, ...], as_json: bool) -> None:
     """List the rules found in DIR (default: the built-in pack) with their log types and severity."""
-    ruleset = load_rules(_paths(dirs), strict=False)
+    ruleset = load_rules(rule_paths(dirs), strict=False)
     _show_issues(ruleset)
     if as_json:
         for rule in ruleset:
@@ -146,7 +146,7 @@ def detect(inputs: tuple[str, ...], rule_dirs: tuple[str, ...], output: str | No
     Alerts are deduplicated by rule and dedup string within each rule's DedupPeriodMinutes and honour
     its Threshold; one JSON line per alert is written when the input ends.
     """
-    ruleset = load_rules(_paths(rule_dirs), strict=True)
+    ruleset = load_rules(rule_paths(rule_dirs), strict=True)
     _show_issues(ruleset)
     manager = AlertManager(ruleset)
     lookup = store_lookup()
