@@ -56,3 +56,35 @@ def test_parsers_never_raise(value: object) -> None:
     for formats in (("rfc3339",), ("unix",), ("unix_ms",), ("unix_ns",), ("%Y-%m-%d",)):
         result = compile_time_parser(formats)(value)
         assert result is None or (isinstance(result, str) and len(result) >= 23)
+
+
+_DIGIT_OR_ODD = st.sampled_from("0123456789012345678901234567890123456789 -:T.Zz+٣")
+
+
+@given(st.lists(_DIGIT_OR_ODD, min_size=4, max_size=4), st.lists(_DIGIT_OR_ODD, min_size=2, max_size=2),
+       st.lists(_DIGIT_OR_ODD, min_size=2, max_size=2), st.lists(_DIGIT_OR_ODD, min_size=6, max_size=6),
+       st.sampled_from(["", ".", ".1", ".123", ".000", ".176160519", ".1234567891234", ".x", ".٣"]),
+       st.sampled_from(["Z", "z", "", "+00:00", " Z", "Z "]), st.sampled_from(["", " ", "\t"]))
+def test_utc_fast_path_agrees_with_general_parser(year: list[str], month: list[str], day: list[str],
+                                                  clock: list[str], frac: str, zone: str, pad: str) -> None:
+    """The fixed-layout UTC fast path gives exactly the general RFC 3339 parser's answer (or defers to it)."""
+    from threatmatch.logtypes.timestamps import _fast_utc, general_rfc3339, parse_rfc3339
+
+    hh, mm, ss = "".join(clock[0:2]), "".join(clock[2:4]), "".join(clock[4:6])
+    text = f"{pad}{''.join(year)}-{''.join(month)}-{''.join(day)}T{hh}:{mm}:{ss}{frac}{zone}"
+    fast = _fast_utc(text)
+    assert fast is None or fast == general_rfc3339(text)
+    assert parse_rfc3339(text) == general_rfc3339(text)
+
+
+def test_utc_fast_path_calendar() -> None:
+    """The fast path checks the calendar and the clock as the general parser does."""
+    parse = compile_time_parser(("rfc3339",))
+    assert parse("2024-02-29T23:59:59.5Z") == "2024-02-29 23:59:59.500"
+    assert parse("2023-02-29T00:00:00Z") is None
+    assert parse("2023-04-31T00:00:00Z") is None
+    assert parse("2023-04-30T24:00:00Z") is None
+    assert parse("2023-04-30T23:60:00Z") is None
+    assert parse("2023-04-30T23:00:60Z") is None
+    assert parse("0000-01-01T00:00:00Z") is None
+    assert parse(" 2023-04-30T23:00:00Z") == "2023-04-30 23:00:00.000"

@@ -47,11 +47,64 @@ def _offset(zone: str) -> timedelta | None:
     return delta if sign == "+" else -delta
 
 
+_DAY_MEMO_LIMIT = 4096
+_valid_days: dict[str, bool] = {}
+
+
+def _valid_day(day: str) -> bool:
+    """``YYYY-MM-DD`` names a real calendar day (remembered: logs repeat their dates)."""
+    known = _valid_days.get(day)
+    if known is None:
+        stamp = day[0:4] + day[5:7] + day[8:10]
+        known = day[4] == "-" and day[7] == "-" and stamp.isascii() and stamp.isdigit()
+        if known:
+            try:
+                datetime(int(stamp[0:4]), int(stamp[4:6]), int(stamp[6:8]))
+            except ValueError:
+                known = False
+        if len(_valid_days) >= _DAY_MEMO_LIMIT:
+            _valid_days.clear()
+        _valid_days[day] = known
+    return known
+
+
+def _fast_utc(text: str) -> str | None:
+    """Panther text for the exact layout ``YYYY-MM-DDTHH:MM:SS[.f]Z`` (most logs), else None.
+
+    None only means "not this layout": the caller then runs the general parser, so anything unusual
+    (spaces, offsets, lower-case ``t``/``z``) keeps its general-path result.
+    """
+    size = len(text)
+    if size < 20 or text[-1] != "Z" or text[10] != "T" or text[13] != ":" or text[16] != ":":
+        return None
+    if size == 20:
+        digits = ""
+    elif text[19] == "." and size > 21:
+        digits = text[20:-1]
+        if not (digits.isascii() and digits.isdigit()):
+            return None
+    else:
+        return None
+    clock = text[11:13] + text[14:16] + text[17:19]
+    if not (clock.isascii() and clock.isdigit()) or clock[0:2] > "23" or clock[2] > "5" or clock[4] > "5":
+        return None
+    day = text[0:10]
+    if not _valid_day(day):
+        return None
+    return f"{day} {text[11:19]}.{fraction(digits)}"
+
+
 def parse_rfc3339(value: Any) -> str | None:
     """RFC 3339 / ISO-8601 date-time text -> Panther text, or None."""
     if value.__class__ is not str:
         return None
-    text = value.strip()
+    found = _fast_utc(value)
+    return found if found is not None else general_rfc3339(value)
+
+
+def general_rfc3339(text: str) -> str | None:
+    """Every RFC 3339 spelling :func:`parse_rfc3339` accepts (the reference its fast path must agree with)."""
+    text = text.strip()
     if len(text) < 19 or text[4] != "-" or text[7] != "-" or text[10] not in "Tt " or text[13] != ":":
         return None
     if text[16] != ":":
