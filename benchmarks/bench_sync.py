@@ -83,12 +83,16 @@ def reader(database: str, stop: Any, results: Any, probe: str) -> None:
     while not stop.is_set():
         started = time.perf_counter()
         try:
-            conn.execute("BEGIN")  # one snapshot: pointer, probe lookup and (now and then) the full count
+            conn.execute("BEGIN")  # one snapshot: pointer, probe lookup and (now and then) a full scan
             info = store.info(NAME)
             count = store.count(NAME, match=probe)
             total: Any = "-"
-            if started - last_full > 0.5:  # a full count scans the match index: twice a second is enough
-                total = conn.execute(f"SELECT count(*) FROM lut_1_g{info.generation}").fetchone()[0]
+            if started - last_full > 0.5:  # counts the rows actually present in the generation being read
+                with store._snapshot(NAME) as source:
+                    assert source is not None
+                    total = source.conn.execute(f"SELECT count(*) FROM {source.rows}").fetchone()[0]
+                if total != info.row_count:
+                    total = f"{total} (PARTIAL: listed {info.row_count})"
                 last_full = started
             conn.execute("COMMIT")
             key = f"generation {info.generation}: {total} rows, probe found {count}"

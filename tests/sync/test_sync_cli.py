@@ -20,6 +20,7 @@ from tests.sync.helpers import FAST_RETRY, add_provider
 from threatmatch.cli.main import cli
 from threatmatch.emulator.testing import run_emulator
 from threatmatch.storage.db import connect
+from threatmatch.storage.lookup_files import PAGE_SIZE, generation_file
 from threatmatch.storage.lookup_store import LookupStore
 from threatmatch.sync.job import sync_provider
 
@@ -140,20 +141,18 @@ def test_sync_killed_midway_leaves_previous_table_intact(tmp_path: Path) -> None
         assert result.rows == 10_000 and result.generation > building
         tables = {r[0] for r in sqlite3.connect(home.database).execute("SELECT name FROM sqlite_master")}
         assert not any(name.startswith(f"lut_1_g{building}") for name in tables)
+        assert not generation_file(str(home.database), 1, building).exists()  # the killed build's file is gone
 
 
 def _wait_for_partial_generation(database: Path, timeout: float) -> int:
-    """Block until a sync has committed some rows into a new, not yet active generation; return its number."""
+    """Block until a sync is loading rows into a new, not yet active generation file; return its number."""
     deadline = time.monotonic() + timeout
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
     while time.monotonic() < deadline:
         row = conn.execute("SELECT tid, generation FROM lookup_generations WHERE state = 'building'").fetchone()
         if row is not None:
-            try:
-                count = conn.execute(f"SELECT count(*) FROM lut_{row[0]}_g{row[1]}").fetchone()[0]
-            except sqlite3.OperationalError:
-                count = 0
-            if count > 0:
+            path = generation_file(str(database), row[0], row[1])
+            if path.exists() and path.stat().st_size > 2 * PAGE_SIZE:  # rows beyond the empty schema
                 return int(row[1])
         time.sleep(0.02)
     raise AssertionError("the sync never started writing a new generation")

@@ -1,0 +1,318 @@
+"""Building one new generation of a lookup table in its own file, and swapping it in.
+
+The caller's thread registers the generation in the main database, collects rows in batches and hands
+each batch to a loader thread that inserts it into the generation file (SQLite releases the GIL while it
+writes, so the next page is decoded and built meanwhile). ``commit`` finishes the file (dedupe, counts,
+indexes), syncs it to disk once, and makes it active with one small transaction in the main database.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from threatmatch.errors import StorageError
+from threatmatch.storage.db import transaction
+from threatmatch.storage.lookup_files import (
+    create_build_file,
+    database_file,
+    drop_legacy_tables,
+    files_dir,
+    generation_file,
+    remove_files,
+    sync_file,
+    table_files,
+)
+from threatmatch.storage.lookup_rows import StoredRow, stored_row
+
+STALE_AFTER_SECONDS = 600.0  # a building generation without a heartbeat this long is abandoned
+HEARTBEAT_SECONDS = 5.0
+FLUSH_ROWS = 5000
+QUEUED_BATCHES = 3  # batches waiting for the loader thread: bounds memory, lets building run ahead
+_INSERT = ("INSERT INTO lut (rowid, match, id, type, itype, status, confidence, update_id, row)"
+           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_LIVE: set[tuple[str, str]] = set()  # (database file, generation file) of writers alive in this process
+_Batch = tuple[list[tuple[Any, ...]], list[tuple[int, str]]]
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def summary_of(counts: Iterable[tuple[str | None, str | None, int]]) -> dict[str, dict[str, int]]:
+    """Row counts by ``type`` and by ``status`` from (type, status, rows) triples."""
+    by_type: Counter[str] = Counter()
+    by_status: Counter[str] = Counter()
+    for type_, status, n in counts:
+        by_type[type_ or "(none)"] += n
+        by_status[status or "(none)"] += n
+    return {"type": dict(sorted(by_type.items())), "status": dict(sorted(by_status.items()))}
+
+
+class _Loader:
+    """A thread inserting queued batches into the generation file; its error is raised to the caller."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.error: BaseException | None = None
+        self._cancel = False
+        self._queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=QUEUED_BATCHES)
+        self._thread = threading.Thread(target=self._run, name="lookup-loader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self.error is not None or self._cancel:
+                continue  # keep draining so the producer never blocks
+            try:
+                self.conn.executemany(_INSERT, batch[0])
+                if batch[1]:
+                    self.conn.executemany("INSERT INTO lut_x (rid, match) VALUES (?, ?)", batch[1])
+            except BaseException as exc:  # reported by put()/finish() in the caller's thread
+                self.error = exc
+
+    def put(self, batch: _Batch) -> None:
+        self._raise()
+        self._queue.put(batch)
+
+    def finish(self, *, cancel: bool = False) -> None:
+        """Wait until every queued batch is written (or dropped when ``cancel``)."""
+        self._cancel = cancel
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if not cancel:
+            self._raise()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class TableWriter:
+    """Builds one new generation of a table; ``commit`` swaps it in, ``abort`` (or an exception) discards it.
+
+    Rows are loaded into the generation's own file, which no reader opens before ``commit``.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, table: str, kind: str) -> None:
+        self._conn = conn
+        self.table = table
+        self.kind = kind
+        self.duplicates = 0
+        self.summary: dict[str, dict[str, int]] = {"type": {}, "status": {}}
+        self._pending: list[tuple[Any, ...]] = []
+        self._extras: list[tuple[int, str]] = []
+        self._ids: set[int | str] = set()
+        self._repeated = False  # an id arrived twice: dedupe needed at commit
+        self._inserted = 0
+        self._counts: Counter[tuple[str | None, str | None]] = Counter()
+        self._done = False
+        self._heartbeat = time.monotonic()
+        self._db_file = database_file(conn)
+        files_dir(self._db_file)  # refuses an in-memory database before anything is written
+        with transaction(conn):
+            conn.execute("INSERT INTO lookup_tables (name, kind) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+                         (table, kind))
+            tid, generation = conn.execute("SELECT tid, next_generation FROM lookup_tables WHERE name = ?",
+                                           (table,)).fetchone()
+            self.tid, self.generation = int(tid), int(generation)
+            stale = self._clean_orphans()
+            conn.execute("UPDATE lookup_tables SET next_generation = ? WHERE tid = ?", (generation + 1, tid))
+            conn.execute("INSERT INTO lookup_generations (tid, generation, state, pid, host, heartbeat) "
+                         "VALUES (?, ?, 'building', ?, ?, ?)",
+                         (self.tid, self.generation, os.getpid(), socket.gethostname(), time.time()))
+        self.path = generation_file(self._db_file, self.tid, self.generation)
+        _LIVE.add((self._db_file, str(self.path)))
+        remove_files(stale)
+        try:
+            self._loader = _Loader(create_build_file(self.path))
+        except BaseException:
+            self._done = True
+            self._forget()
+            raise
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if not self._done:
+            self.abort()
+
+    def _clean_orphans(self) -> list[Path]:
+        """Forget retired generations and those of dead writers (their files are returned for deletion);
+        refuse to start beside a live writer."""
+        now = time.time()
+        host = socket.gethostname()
+        keep: set[int] = set()
+        for generation, state, pid, owner_host, heartbeat in self._conn.execute(
+                "SELECT generation, state, pid, host, heartbeat FROM lookup_generations WHERE tid = ?",
+                (self.tid,)).fetchall():
+            if state == "active":
+                keep.add(generation)
+                continue
+            path = str(generation_file(self._db_file, self.tid, generation))
+            alive = state == "building" and (now - (heartbeat or 0)) < STALE_AFTER_SECONDS and (
+                owner_host != host or (pid == os.getpid() and (self._db_file, path) in _LIVE)
+                or (pid != os.getpid() and _process_alive(pid)))
+            if alive:
+                raise StorageError(f"lookup table {self.table!r} is already being rebuilt by process {pid} on "
+                                   f"{owner_host}; wait for that sync to finish")
+            drop_legacy_tables(self._conn, self.tid, generation)
+            self._conn.execute("DELETE FROM lookup_generations WHERE tid = ? AND generation = ?",
+                               (self.tid, generation))
+        return [path for generation, path in table_files(self._db_file, self.tid).items() if generation not in keep]
+
+    def add(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Add rows (plain dicts with at least ``match``)."""
+        self.add_stored(stored_row(row) for row in rows)
+
+    def add_stored(self, records: Iterable[StoredRow]) -> None:
+        """Add already-encoded rows (the sync fast path)."""
+        self._check_open()
+        pending = self._pending
+        ids = self._ids
+        counts = self._counts
+        rowid = self._inserted + len(pending)
+        for record in records:
+            ident = record.id
+            if ident is not None:
+                if ident in ids:
+                    self._repeated = True
+                else:
+                    ids.add(ident)
+            counts[record.type, record.status] += 1
+            match = record.match
+            rowid += 1
+            pending.append((rowid, match[0] if match else None, ident, record.type, record.itype, record.status,
+                            record.confidence, record.update_id, record.row))
+            if len(match) > 1:
+                self._extras.extend((rowid, value) for value in match[1:])
+            if len(pending) >= FLUSH_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        self._inserted += len(self._pending)
+        self._loader.put((self._pending, self._extras))
+        self._pending, self._extras = [], []
+        if time.monotonic() - self._heartbeat > HEARTBEAT_SECONDS:
+            self._heartbeat = time.monotonic()
+            with transaction(self._conn):
+                self._conn.execute("UPDATE lookup_generations SET heartbeat = ? WHERE tid = ? AND generation = ?",
+                                   (time.time(), self.tid, self.generation))
+
+    def commit(self) -> int:
+        """Finish the load (dedupe, counts, indexes, sync to disk) and make this generation the active one;
+        returns its row count."""
+        self._check_open()
+        try:
+            self._flush()
+            self._loader.finish()
+            self._finish_file()
+            sync_file(self.path)
+            count = self._inserted - self.duplicates
+            self._swap(count)
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        _LIVE.discard((self._db_file, str(self.path)))
+        self._ids.clear()
+        return count
+
+    def _finish_file(self) -> None:
+        conn = self._loader.conn
+        if self._repeated:
+            conn.execute("CREATE INDEX lut_id ON lut (id, update_id)")
+            self.duplicates = self._dedupe(conn)
+            counts: list[tuple[str | None, str | None, int]] = conn.execute(
+                "SELECT type, status, count(*) FROM lut GROUP BY type, status").fetchall()
+        else:
+            counts = [(type_, status, n) for (type_, status), n in self._counts.items()]
+        conn.executemany("INSERT INTO lut_counts (type, status, n) VALUES (?, ?, ?)", counts)
+        self.summary = summary_of(counts)
+        conn.execute("CREATE INDEX lut_match ON lut (match)")
+        conn.execute("CREATE INDEX lut_x_match ON lut_x (match)")
+        conn.execute("COMMIT")
+        conn.close()
+
+    @staticmethod
+    def _dedupe(conn: sqlite3.Connection) -> int:
+        """Keep one row per ``id``: the highest ``update_id`` (the latest one written on ties)."""
+        before = conn.total_changes
+        conn.execute(
+            "DELETE FROM lut WHERE rowid IN (SELECT rowid FROM ("
+            " SELECT rowid, row_number() OVER (PARTITION BY id ORDER BY update_id DESC, rowid DESC) AS rank"
+            " FROM lut WHERE id IN (SELECT id FROM lut WHERE id IS NOT NULL"
+            " GROUP BY id HAVING count(*) > 1)) WHERE rank > 1)")
+        removed = conn.total_changes - before
+        if removed:
+            conn.execute("DELETE FROM lut_x WHERE rid NOT IN (SELECT rowid FROM lut)")
+        return removed
+
+    def _swap(self, count: int) -> None:
+        """Point the table at this generation: one small transaction, synced to disk before it returns."""
+        conn = self._conn
+        previous = conn.execute("PRAGMA synchronous").fetchone()[0]
+        conn.execute("PRAGMA synchronous = FULL")  # durable before any later sync deletes the retired file
+        try:
+            with transaction(conn):
+                state = conn.execute("SELECT state FROM lookup_generations WHERE tid = ? AND generation = ?",
+                                     (self.tid, self.generation)).fetchone()
+                if state is None or state[0] != "building":
+                    raise StorageError(f"the new generation of {self.table!r} was removed by another process "
+                                       "during the sync; run the sync again")
+                conn.execute("UPDATE lookup_generations SET state = 'retired' WHERE tid = ? AND state = 'active'",
+                             (self.tid,))
+                conn.execute("UPDATE lookup_generations SET state = 'active', heartbeat = ? "
+                             "WHERE tid = ? AND generation = ?", (time.time(), self.tid, self.generation))
+                conn.execute("UPDATE lookup_tables SET generation = ?, row_count = ?, kind = ?, "
+                             "updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now') WHERE tid = ?",
+                             (self.generation, count, self.kind, self.tid))
+        finally:
+            conn.execute(f"PRAGMA synchronous = {int(previous)}")
+
+    def abort(self) -> None:
+        """Discard this generation; the active one is untouched."""
+        if self._done:
+            return
+        self._done = True
+        self._pending.clear()
+        self._ids.clear()
+        self._loader.finish(cancel=True)
+        self._loader.conn.close()
+        self._forget()
+
+    def _forget(self) -> None:
+        """Remove this generation's catalogue entry and file (never the active generation's)."""
+        _LIVE.discard((self._db_file, str(self.path)))
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+        with transaction(self._conn):
+            self._conn.execute("DELETE FROM lookup_generations WHERE tid = ? AND generation = ? "
+                               "AND state = 'building'", (self.tid, self.generation))
+        remove_files([self.path])
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise StorageError(f"the writer of {self.table!r} generation {self.generation} is already "
+                               "committed or aborted; call LookupStore.begin() for a new one")
