@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from threatmatch.errors import NotFoundError, StorageError
 from threatmatch.indicators.normalize import canonical
 from threatmatch.storage.db import connect
+from threatmatch.storage.lookup_files import files_dir, generation_file
 from threatmatch.storage.lookup_store import LookupStore
 
 
@@ -229,3 +230,91 @@ def test_round_trip_keeps_latest_row_per_id(store: LookupStore, rows: list[dict[
     load(store, "prop", rows)
     got = sorted(store.iter_rows("prop"), key=lambda r: r["id"])
     assert got == [expected[k] for k in sorted(expected)]
+
+
+class TestGenerationFiles:
+    def test_each_generation_lives_in_its_own_file_beside_the_database(self, store: LookupStore, db: Path) -> None:
+        """A committed generation is one file next to the database; the main database holds no rows."""
+        load(store, "t", [indicator(i) for i in range(5)])
+        assert generation_file(str(db), 1, 1).is_file()
+        names = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert not {n for n in names if n.startswith("lut_")}
+
+    def test_previous_file_is_kept_until_the_next_sync_starts(self, store: LookupStore, db: Path) -> None:
+        """After a swap the previous generation's file stays for readers; the next load deletes it."""
+        load(store, "t", [indicator(1)])
+        load(store, "t", [indicator(2)])
+        assert generation_file(str(db), 1, 1).is_file() and generation_file(str(db), 1, 2).is_file()
+        writer = store.begin("t")
+        assert not generation_file(str(db), 1, 1).exists()
+        writer.add([indicator(3)])
+        writer.commit()
+        assert sorted(p.name for p in files_dir(str(db)).iterdir()) == ["lut_1_g2.db", "lut_1_g3.db"]
+
+    def test_reader_keeps_reading_a_generation_deleted_under_it(self, store: LookupStore, db: Path) -> None:
+        """A reader iterating an old generation finishes it intact even after two later swaps delete its file."""
+        load(store, "t", [indicator(i) for i in range(3000)])
+        reader = LookupStore(connect(db))
+        rows = reader.iter_match_blobs("t")
+        first = [next(rows) for _ in range(10)]
+        load(store, "t", [indicator(i) for i in range(5000, 5005)])
+        load(store, "t", [indicator(i) for i in range(6000, 6002)])
+        assert not generation_file(str(db), 1, 1).exists()
+        assert len(first) + len(list(rows)) == 3000
+        assert reader.count("t") == 2 and reader.info("t").generation == 3
+
+    def test_stale_pointer_to_a_deleted_file_is_read_again(self, store: LookupStore, db: Path) -> None:
+        """A reader whose snapshot names a generation deleted meanwhile reads the newer generation instead."""
+        load(store, "t", [indicator(1)])
+        reader_conn = connect(db)
+        reader = LookupStore(reader_conn)
+        reader_conn.execute("BEGIN")
+        assert reader.info("t").generation == 1  # this snapshot still points at generation 1 ...
+        load(store, "t", [indicator(2)])
+        load(store, "t", [indicator(3)])  # ... whose file is deleted when generation 3 starts
+        with pytest.raises(StorageError, match="deleted by a newer sync"):
+            reader.count("t")  # inside the caller's transaction the snapshot cannot move
+        reader_conn.execute("COMMIT")
+        assert [r["id"] for r in reader.iter_rows("t")] == [3]
+
+    def test_killed_build_leaves_a_file_that_the_next_load_removes(self, store: LookupStore, db: Path) -> None:
+        """A process killed while loading leaves a partial file; the next load deletes it and readers never see it."""
+        load(store, "t", [indicator(1)])
+        code = ("import os, sys\n"
+                "from pathlib import Path\n"
+                "from threatmatch.storage.db import connect\n"
+                "from threatmatch.storage.lookup_store import LookupStore\n"
+                "writer = LookupStore(connect(Path(sys.argv[1]))).begin('t')\n"
+                "writer.add([{'id': i, 'match': ['10.1.%d.%d' % (i // 250, i % 250)], 'pad': 'x' * 1000}"
+                " for i in range(20000)])\n"
+                "writer._flush(); writer._loader.finish()\n"
+                "os._exit(9)  # dies without committing or aborting\n")
+        child = subprocess.run([sys.executable, "-c", code, str(db)], timeout=120)
+        assert child.returncode == 9
+        stray = generation_file(str(db), 1, 2)
+        assert stray.is_file() and stray.stat().st_size > 1_000_000
+        assert store.count("t") == 1 and store.info("t").generation == 1
+        load(store, "t", [indicator(4)])
+        assert not stray.exists()
+        assert [r["id"] for r in store.iter_rows("t")] == [4]
+
+    def test_generation_written_inside_the_database_by_an_earlier_version_is_read(
+            self, store: LookupStore, db: Path) -> None:
+        """An active generation stored as tables in the main database is still read, then dropped by the next load."""
+        load(store, "t", [indicator(1)])
+        conn = sqlite3.connect(db, isolation_level=None)
+        conn.execute("CREATE TABLE lut_1_g9 (match TEXT, id INTEGER, type TEXT, itype TEXT, status TEXT, "
+                     "confidence INTEGER, modified_ts TEXT, expiration_ts TEXT, update_id INTEGER, row BLOB)")
+        conn.execute("CREATE TABLE lut_1_g9_x (rid INTEGER NOT NULL, match TEXT NOT NULL)")
+        conn.execute("INSERT INTO lut_1_g9 VALUES ('10.9.9.9', 9, 'ip', 'mal_ip', 'active', 50, NULL, NULL, 1, ?)",
+                     (b'{"id":9,"match":["10.9.9.9"]}',))
+        conn.execute("UPDATE lookup_generations SET state = 'retired' WHERE tid = 1")
+        conn.execute("INSERT INTO lookup_generations VALUES (1, 9, 'active', NULL, NULL, NULL)")
+        conn.execute("UPDATE lookup_tables SET generation = 9, row_count = 1, next_generation = 10 WHERE tid = 1")
+        conn.close()
+        assert store.query("t", match="10.9.9.9")[0]["id"] == 9
+        assert store.summary("t") == {"type": {"ip": 1}, "status": {"active": 1}}
+        load(store, "t", [indicator(2)])
+        load(store, "t", [indicator(3)])
+        names = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "lut_1_g9" not in names and [r["id"] for r in store.iter_rows("t")] == [3]
