@@ -20,7 +20,7 @@ from threatmatch.enrich.engine import Enricher
 from threatmatch.enrich.index import TableIndex
 from threatmatch.enrich.pipeline import Pipeline, PipelineResult, Reject
 from threatmatch.enrich.tables import load_store_tables, load_table_file, open_maybe_gzip, parse_table_option
-from threatmatch.enrich.workers import ChunkResult, WorkerPool, chunk_lines, serialize
+from threatmatch.enrich.workers import ChunkResult, WorkerPool, chunk_lines
 from threatmatch.errors import ConfigError, NotFoundError
 
 MAX_SHOWN_REJECTS = 20
@@ -172,9 +172,10 @@ def enrich(log_type: str, inputs: tuple[str, ...], output: str, rejects_path: st
             if pool is not None:
                 pool.run(kind.name, source.name, chunk_lines(lines), on_chunk)
                 continue
-            for batch in pipeline.stream(kind.name, lines, source=source.name):
-                sink.write(serialize(batch.events))
-                downstream.events(batch.events)
+            for batch in pipeline.stream_lines(kind.name, lines, source=source.name):
+                sink.write(batch.output)
+                if downstream.active:
+                    downstream.output(batch.output)
                 write_rejects(batch.rejects)
                 total.add_counts(batch)
         sink.flush()

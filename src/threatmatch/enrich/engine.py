@@ -65,6 +65,7 @@ class Enricher:
         self._registry = registry
         self._settings = EnrichmentSettings()
         self._selectors: dict[str | None, tuple[tuple[str, tuple[CompiledSelector, ...]], ...]] = {}
+        self._p_only: dict[str | None, bool] = {}
         self.reload(config)
 
     @property
@@ -78,11 +79,13 @@ class Enricher:
             config = config.settings()
         self._settings = config or EnrichmentSettings()
         self._selectors = {}
+        self._p_only = {}
 
     def add_table(self, name: str, table: LiveTable | TableIndex) -> None:
         """Enrich with one more table from the next batch on."""
         self._tables[name] = table if isinstance(table, LiveTable) else LiveTable(table, name=name)
         self._selectors = {}
+        self._p_only = {}
 
     def _log_type(self, name: str | None) -> LogTypeLike | None:
         if self._registry is None or name is None:
@@ -111,6 +114,29 @@ class Enricher:
                 compiled.append((selector.key, field, None if field is not None else selector.getter()))
             plan.append((provider, tuple(compiled)))
         return tuple(plan)
+
+    def reads_only_p_fields(self, log_type: str | None) -> bool:
+        """Every selector enabled for ``log_type`` starts at a top-level ``p_*`` field (as the defaults do).
+
+        Then enriching just the fields the normaliser adds gives exactly what enriching the whole event
+        gives, so a caller may keep the rest of the event as raw JSON text.
+        """
+        known = self._p_only.get(log_type)
+        if known is None:
+            defaults = default_selectors(self._log_type(log_type))
+            known = True
+            for provider in self._tables:
+                setting = self._settings.resolve(provider, log_type or "", defaults)
+                if setting.enabled:
+                    for text in setting.selectors:
+                        try:
+                            first = parse_selector(text).steps[0]
+                        except SelectorError:
+                            first = None
+                        if not (isinstance(first, str) and first.startswith("p_")):
+                            known = False
+            self._p_only[log_type] = known
+        return known
 
     def _bind(self, log_type: str | None, current: Mapping[str, TableIndex]) -> BoundPlan:
         compiled = self._selectors.get(log_type)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import orjson
+
 from threatmatch.enrich.engine import Enricher
 from threatmatch.timefmt import panther_ts
 
@@ -30,6 +32,18 @@ class LogTypeLike(Protocol):
     def parse(self, lines: Iterable[bytes | str]) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]: ...
 
     def compile_normalizer(self) -> Callable[[dict[str, Any], str, str], dict[str, Any]]: ...
+
+
+class JsonStateLike(Protocol):
+    buffering: bool
+    records: str | None
+    required: Callable[[dict[str, Any]], str | None] | None
+
+    def emit(self, number: int, value: Any) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]: ...
+
+    def feed(self, number: int, line: bytes | str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]: ...
+
+    def finish(self, number: int) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]: ...
 
 
 class RegistryLike(Protocol):
@@ -67,6 +81,16 @@ class PipelineResult:
         self.enriched += other.enriched
         self.matched += other.matched
         self.rejected += other.rejected
+
+
+@dataclass
+class LinesResult(PipelineResult):
+    """A batch already serialised: ``output`` holds its events as JSON lines, in input order.
+
+    ``events`` stays empty (the events exist only as text); counts and rejects are as in ``PipelineResult``.
+    """
+
+    output: bytes = b""
 
 
 def _raw_text(line: bytes | str | None) -> str:
@@ -176,6 +200,90 @@ class Pipeline:
         if count:
             yield self._finish(batch, enrich, moment)
 
+    def stream_lines(self, log_type: str, lines: Iterable[bytes | str], *, source: str = "-", first_line: int = 1,
+                     now: datetime | None = None, batch_size: int = DEFAULT_BATCH) -> Iterator[LinesResult]:
+        """Like :meth:`stream`, but each batch comes back serialised as JSON lines (``LinesResult.output``).
+
+        The output parses to exactly the events :meth:`stream` gives, in the same order. For a JSON log
+        type whose enrichment reads only ``p_*`` fields (the default selectors), a line holding one
+        non-empty JSON object without ``p_*`` keys is not re-encoded: the fields the normaliser adds
+        (and ``p_enrichment``) are appended to the object's own text. Everything else (wrappers,
+        pretty-printed documents, input ``p_*`` keys, other formats, path selectors) takes the dict path.
+        """
+        kind = self.log_type(log_type)
+        make_state = getattr(kind, "json_state", None)
+        state: JsonStateLike | None = make_state() if make_state is not None else None
+        if state is None or not self._enricher.reads_only_p_fields(kind.name):
+            for batch in self.stream(log_type, lines, source=source, first_line=first_line, now=now,
+                                     batch_size=batch_size):
+                yield LinesResult(rejects=batch.rejects, read=batch.read, enriched=batch.enriched,
+                                  matched=batch.matched, rejected=batch.rejected, output=serialize(batch.events))
+            return
+        yield from self._spliced(kind, state, lines, source, first_line - 1, now, batch_size)
+
+    def _spliced(self, kind: Any, state: JsonStateLike, lines: Iterable[bytes | str], source: str, offset: int,
+                 now: datetime | None, batch_size: int) -> Iterator[LinesResult]:
+        """The fast output path of :meth:`stream_lines` (see there)."""
+        fields = kind.compile_fields()
+        normalize = kind.compile_normalizer()
+        next_id = self._row_ids
+        enrich = self._enricher.enrich_batch
+        records, required = state.records, state.required
+        loads, decode_error = orjson.loads, orjson.JSONDecodeError
+        recorder = _Recorder(lines)
+        moment = now or self._clock()
+        parse_time = panther_ts(moment)
+        raws: list[bytes | None] = []  # the raw line of a spliced event; None: serialise the event itself
+        events: list[dict[str, Any]] = []  # the p_* fields of a spliced event, else the whole normalised event
+        rejects: list[Reject] = []
+
+        def slow(results: Iterator[tuple[int, dict[str, Any] | None, str | None]]) -> None:
+            for number, raw, reason in results:
+                if raw is not None:
+                    try:
+                        events.append(normalize(raw, parse_time, next_id()))
+                        raws.append(None)
+                    except Exception as exc:  # a normaliser bug must not lose the record
+                        rejects.append(Reject(number + offset, f"normalisation failed: {type(exc).__name__}: {exc}",
+                                              _raw_text(recorder.raw(number)), source))
+                else:
+                    rejects.append(Reject(number + offset, reason or "rejected", _raw_text(recorder.raw(number)),
+                                          source))
+
+        number = 0
+        for number, line in enumerate(recorder, 1):
+            if line.__class__ is not bytes or state.buffering:
+                slow(state.feed(number, line))
+            else:
+                try:
+                    value = loads(line)
+                except decode_error:
+                    slow(state.feed(number, line))
+                else:
+                    added = None
+                    if value.__class__ is dict and value and (records is None or value.get(records).__class__
+                                                              is not list) and (required is None or
+                                                                                required(value) is None):
+                        try:
+                            added = fields(value, parse_time, "")
+                        except Exception:  # reported by the dict path below
+                            added = None
+                    if added is None:
+                        slow(state.emit(number, value))
+                    else:
+                        added["p_row_id"] = next_id()  # ids in input order, whichever path an event takes
+                        events.append(added)
+                        raws.append(line)
+            if len(events) + len(rejects) >= batch_size:
+                yield _splice(raws, events, rejects, enrich, moment)
+                recorder.trim(number)
+                raws, events, rejects = [], [], []
+                moment = now or self._clock()
+                parse_time = panther_ts(moment)
+        slow(state.finish(number))
+        if events or rejects:
+            yield _splice(raws, events, rejects, enrich, moment)
+
     @staticmethod
     def _finish(batch: PipelineResult, enrich: Callable[..., list[dict[str, Any]]], now: datetime) -> PipelineResult:
         enrich(batch.events, now)
@@ -184,3 +292,36 @@ class Pipeline:
         batch.read = batch.enriched + batch.rejected
         batch.matched = sum(1 for event in batch.events if "p_enrichment" in event)
         return batch
+
+
+_LINE = orjson.OPT_APPEND_NEWLINE
+
+
+def serialize(events: list[dict[str, Any]]) -> bytes:
+    """JSON lines of ``events`` (UTF-8, one per line)."""
+    dumps = orjson.dumps
+    out = bytearray()
+    for event in events:  # appended one by one: each dumps buffer is freed at once
+        out += dumps(event, default=str, option=_LINE)
+    return bytes(out)
+
+
+def _splice(raws: list[bytes | None], events: list[dict[str, Any]], rejects: list[Reject],
+            enrich: Callable[..., list[dict[str, Any]]], now: datetime) -> LinesResult:
+    """Enrich one batch and write it: a raw line gets its added fields spliced in before its final ``}``."""
+    enrich(events, now)
+    dumps = orjson.dumps
+    out = bytearray()
+    matched = 0
+    for raw, event in zip(raws, events, strict=True):
+        if "p_enrichment" in event:
+            matched += 1
+        if raw is None:
+            out += dumps(event, default=str, option=_LINE)
+        else:
+            # ``raw`` decoded as one non-empty object: its last "}" closes it (only whitespace may follow)
+            out += memoryview(raw)[: raw.rindex(b"}")]
+            out += b","
+            out += memoryview(dumps(event, default=str, option=_LINE))[1:]
+    return LinesResult(rejects=rejects, read=len(events) + len(rejects), enriched=len(events), matched=matched,
+                       rejected=len(rejects), output=bytes(out))

@@ -21,19 +21,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from threatmatch.enrich.pipeline import Pipeline, PipelineResult, Reject
+from threatmatch.enrich.pipeline import serialize as serialize  # public here too
 from threatmatch.errors import ThreatmatchError
 
 DEFAULT_CHUNK_LINES = 2000
-_OPTIONS = orjson.OPT_APPEND_NEWLINE
-
-
-def serialize(events: list[dict[str, Any]]) -> bytes:
-    """JSON lines of ``events`` (UTF-8, one per line)."""
-    dumps = orjson.dumps
-    return b"".join([dumps(event, default=str, option=_OPTIONS) for event in events])
 
 
 @dataclass(frozen=True)
@@ -52,9 +44,14 @@ def run_chunk(pipeline: Pipeline, log_type: str, source: str, first_line: int, d
     lines = data.split(b"\n")
     if lines and not lines[-1]:
         lines.pop()
-    result = pipeline.process(log_type, lines, source=source, first_line=first_line)
-    return ChunkResult(seq, serialize(result.events), result.rejects,
-                       (result.read, result.enriched, result.matched, result.rejected))
+    total = PipelineResult()
+    outputs = []
+    for batch in pipeline.stream_lines(log_type, lines, source=source, first_line=first_line, batch_size=1 << 62):
+        outputs.append(batch.output)
+        total.rejects.extend(batch.rejects)
+        total.add_counts(batch)
+    counts = (total.read, total.enriched, total.matched, total.rejected)
+    return ChunkResult(seq, b"".join(outputs), total.rejects, counts)
 
 
 def chunk_lines(lines: Iterable[bytes], size: int = DEFAULT_CHUNK_LINES) -> Iterator[tuple[int, bytes]]:

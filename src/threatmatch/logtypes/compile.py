@@ -25,6 +25,7 @@ from threatmatch.logtypes.timestamps import TimeParser, compile_time_parser
 Extend = Callable[[Pairs], None]
 Visitor = Callable[[Any, Extend], None]
 Normalizer = Callable[[dict[str, Any], str, str], dict[str, Any]]
+Fields = Callable[[dict[str, Any], str, str], "dict[str, Any] | None"]
 
 _MAX_NESTING = 32
 
@@ -187,8 +188,16 @@ def _time_getter(path: tuple[str, ...], parse: TimeParser) -> Callable[[dict[str
     return get_nested
 
 
-def compile_normalizer(schema: Schema) -> Normalizer:
-    """Build the per-log-type normaliser ``(raw, parse_time_text, row_id) -> event``."""
+def _has_reserved(event: dict[str, Any]) -> bool:
+    """The event carries an input key starting with ``p_``."""
+    try:
+        return any(map(str.startswith, event, repeat("p_")))
+    except TypeError:  # a non-text key (not from JSON): check each key
+        return any(key.__class__ is str and key[:2] == "p_" for key in event)
+
+
+def _compile_standard(schema: Schema) -> Normalizer:
+    """``(event, parse_time, row_id) -> {p_* fields}`` for an event without input ``p_*`` keys (read only)."""
     visit = build_visitor(schema.fields)
     time_getters = tuple(
         _time_getter(path, compile_time_parser(spec.time_formats)) for path, spec in event_time_paths(schema.fields)
@@ -196,14 +205,7 @@ def compile_normalizer(schema: Schema) -> Normalizer:
     log_type = schema.name
     version = schema.version
 
-    def normalize(event: dict[str, Any], parse_time: str, row_id: str) -> dict[str, Any]:
-        try:
-            dirty = any(map(str.startswith, event, repeat("p_")))
-        except TypeError:  # a non-text key (not from JSON): check each key
-            dirty = True
-        if dirty:
-            for key in [key for key in event if key.__class__ is str and key[:2] == "p_"]:
-                del event[key]
+    def standard(event: dict[str, Any], parse_time: str, row_id: str) -> dict[str, Any]:
         pairs: list[tuple[str, str]] = []
         if visit is not None:
             visit(event, pairs.extend)
@@ -212,16 +214,42 @@ def compile_normalizer(schema: Schema) -> Normalizer:
             event_time = getter(event)
             if event_time is not None:
                 break
-        event["p_log_type"] = log_type
-        event["p_row_id"] = row_id
-        event["p_event_time"] = event_time or parse_time
-        event["p_parse_time"] = parse_time
-        event["p_schema_version"] = version
+        fields = {"p_log_type": log_type, "p_row_id": row_id, "p_event_time": event_time or parse_time,
+                  "p_parse_time": parse_time, "p_schema_version": version}
         if pairs:
-            event.update(group(pairs))
+            fields.update(group(pairs))
+        return fields
+
+    return standard
+
+
+def compile_normalizer(schema: Schema) -> Normalizer:
+    """Build the per-log-type normaliser ``(raw, parse_time_text, row_id) -> event``."""
+    standard = _compile_standard(schema)
+
+    def normalize(event: dict[str, Any], parse_time: str, row_id: str) -> dict[str, Any]:
+        if _has_reserved(event):
+            for key in [key for key in event if key.__class__ is str and key[:2] == "p_"]:
+                del event[key]
+        event.update(standard(event, parse_time, row_id))
         return event
 
     return normalize
+
+
+def compile_fields(schema: Schema) -> Fields:
+    """``(raw, parse_time_text, row_id) -> {p_* fields} | None``: what the normaliser would add, raw untouched.
+
+    None when ``raw`` carries input ``p_*`` keys: only the normaliser (which removes them) may handle
+    such an event. Otherwise ``{**raw, **fields}`` equals ``normalize(raw, ...)``, key order included, which
+    lets a serialiser append the fields to the raw JSON text instead of re-encoding the whole event.
+    """
+    standard = _compile_standard(schema)
+
+    def fields(event: dict[str, Any], parse_time: str, row_id: str) -> dict[str, Any] | None:
+        return None if _has_reserved(event) else standard(event, parse_time, row_id)
+
+    return fields
 
 
 def indicator_fields(schema: Schema) -> tuple[str, ...]:

@@ -13,8 +13,8 @@ import yaml
 
 from threatmatch.errors import ConfigError, NotFoundError, SchemaError
 from threatmatch.home import Home
-from threatmatch.logtypes.compile import Normalizer, compile_normalizer, indicator_fields
-from threatmatch.logtypes.parsers import ParseResult, build_parser
+from threatmatch.logtypes.compile import Fields, Normalizer, compile_fields, compile_normalizer, indicator_fields
+from threatmatch.logtypes.parsers import JsonLines, ParseResult, build_parser, json_state
 from threatmatch.logtypes.schema import FieldSpec, Schema, load_schema, load_schema_file
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_@][A-Za-z0-9_@-]*")
@@ -53,6 +53,7 @@ class LogType:
         self.field_paths: tuple[str, ...] = tuple(_field_paths(schema.fields))
         self._parser = build_parser(schema)
         self._normalizer: Normalizer | None = None
+        self._fields: Fields | None = None
 
     @property
     def input_format(self) -> str:
@@ -68,6 +69,17 @@ class LogType:
         if self._normalizer is None:
             self._normalizer = compile_normalizer(self.schema)
         return self._normalizer
+
+    def compile_fields(self) -> Fields:
+        """The compiled ``(raw_event, parse_time_text, row_id) -> p_* fields | None`` (raw untouched; see
+        ``threatmatch.logtypes.compile.compile_fields``), built once, then cached."""
+        if self._fields is None:
+            self._fields = compile_fields(self.schema)
+        return self._fields
+
+    def json_state(self) -> JsonLines | None:
+        """A fresh incremental parser (what :meth:`parse` runs) for a JSON log type; None for other formats."""
+        return json_state(self.schema)
 
     def __repr__(self) -> str:
         return f"LogType({self.name!r}, format={self.input_format!r}, builtin={self.builtin})"

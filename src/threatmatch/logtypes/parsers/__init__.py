@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from threatmatch.logtypes.parsers.clf import SLOTS, clf_parser
 from threatmatch.logtypes.parsers.common import LineParser, ParseResult, coercers
 from threatmatch.logtypes.parsers.csvlines import csv_parser
-from threatmatch.logtypes.parsers.jsonl import json_parser
+from threatmatch.logtypes.parsers.jsonl import JsonLines, RequiredCheck, json_parser
 from threatmatch.logtypes.parsers.spaced import parse_columns, spaced_parser
 from threatmatch.logtypes.parsers.syslog5424 import syslog5424_parser
 from threatmatch.logtypes.parsers.vpcflow import vpcflow_parser
@@ -28,7 +28,8 @@ from threatmatch.logtypes.parsers.zeek_tsv import zeek_parser
 if TYPE_CHECKING:
     from threatmatch.logtypes.schema import FieldSpec, ParserSpec, Schema
 
-__all__ = ["NATIVE_PARSERS", "LineParser", "ParseResult", "build_parser", "validate_parser"]
+__all__ = ["NATIVE_PARSERS", "JsonLines", "LineParser", "ParseResult", "build_parser", "json_state", "required_check",
+           "validate_parser"]
 
 NATIVE_PARSERS = ("zeek_tsv", "clf", "spaced", "vpcflow", "syslog_rfc5424")
 _KINDS = ("json", "csv", "native")
@@ -128,6 +129,22 @@ def _missing(event: dict[str, Any], paths: list[tuple[str, ...]]) -> str | None:
     return None
 
 
+def required_check(schema: Schema) -> RequiredCheck | None:
+    """``event -> reason | None`` for the schema's required fields, or None when nothing is required."""
+    required = _required_paths(schema.fields)
+    if not required:
+        return None
+    return lambda event: _missing(event, required)
+
+
+def json_state(schema: Schema) -> JsonLines | None:
+    """A fresh incremental parser for a JSON log type (required fields checked), None for other formats."""
+    spec = schema.parser
+    if spec.kind in ("csv", "native"):
+        return None
+    return JsonLines(spec.options.get("records") or None, required_check(schema))
+
+
 def build_parser(schema: Schema) -> LineParser:
     """The line parser of a validated schema (required fields checked on every event)."""
     spec = schema.parser
@@ -149,15 +166,15 @@ def build_parser(schema: Schema) -> LineParser:
     elif spec.name == "syslog_rfc5424":
         base = syslog5424_parser()
     else:
-        base = json_parser(options.get("records") or None)
-    required = _required_paths(schema.fields)
-    if not required:
+        return json_parser(options.get("records") or None, required_check(schema))
+    check = required_check(schema)
+    if check is None:
         return base
 
     def checked(lines: Iterable[bytes | str]) -> Iterator[ParseResult]:
         for number, event, reason in base(lines):
             if event is not None:
-                reason = _missing(event, required)
+                reason = check(event)
                 if reason is not None:
                     event = None
             yield number, event, reason

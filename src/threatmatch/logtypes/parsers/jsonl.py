@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -26,64 +26,108 @@ def _kind(value: Any) -> str:
         value.__class__, "null")
 
 
-def json_parser(records: str | None = None) -> LineParser:
-    """A JSON-lines parser; ``records`` names a wrapper key whose list elements are the events."""
+RequiredCheck = Callable[[dict[str, Any]], "str | None"]
 
-    def emit(number: int, value: Any) -> Iterator[ParseResult]:
+
+class JsonLines:
+    """The incremental state behind :func:`json_parser`: feed numbered lines, get parse results.
+
+    ``buffering`` tells whether a pretty-printed document is being gathered; while it is False, a
+    line that decodes on its own may be handed over already decoded with :meth:`emit` (the enrichment
+    pipeline's fast output path decodes lines itself and gives back only those it cannot use).
+    ``required`` (when given) rejects events missing a required field.
+    """
+
+    def __init__(self, records: str | None = None, required: RequiredCheck | None = None) -> None:
+        self.records = records
+        self.required = required
+        self._buffer: list[bytes | str] = []
+        self._size = 0
+        self._start = 0
+
+    @property
+    def buffering(self) -> bool:
+        """A multi-line document is open (the next lines belong to it)."""
+        return bool(self._buffer)
+
+    def emit(self, number: int, value: Any) -> Iterator[ParseResult]:
+        """Results for one decoded JSON value found at line ``number``."""
         if value.__class__ is not dict:
             yield number, None, f"expected a JSON object, got {_kind(value)}"
             return
+        records = self.records
         if records is not None:
             inner = value.get(records)
             if inner.__class__ is list:
                 for index, item in enumerate(inner):
                     if item.__class__ is dict:
-                        yield number, item, None
+                        yield self._checked(number, item)
                     else:
                         yield number, None, f"{records}[{index}]: expected a JSON object, got {_kind(item)}"
                 return
-        yield number, value, None
+        yield self._checked(number, value)
+
+    def _checked(self, number: int, event: dict[str, Any]) -> ParseResult:
+        if self.required is not None:
+            reason = self.required(event)
+            if reason is not None:
+                return number, None, reason
+        return number, event, None
+
+    def feed(self, number: int, line: bytes | str) -> Iterator[ParseResult]:
+        """Results completed by line ``number`` (none while a document is still open)."""
+        buffer = self._buffer
+        if buffer:
+            head = line[:1]
+            if head in ("{", b"{") and _complete(line):
+                # a new record at column 0: the buffered "document" was a truncated line
+                yield self._start, None, f"invalid JSON (lines {self._start}-{number - 1}): the record never closes"
+                self._buffer, self._size = [], 0
+                yield from self.emit(number, orjson.loads(line))
+                return
+            buffer.append(line)
+            self._size += len(line)
+            if head in ("}", "]", b"}", b"]") or self._size > MAX_DOCUMENT_BYTES:
+                text = b"".join(p if p.__class__ is bytes else p.encode() for p in buffer)  # type: ignore[union-attr]
+                self._buffer, self._size = [], 0
+                try:
+                    value = orjson.loads(text)
+                except orjson.JSONDecodeError as exc:
+                    yield self._start, None, f"invalid JSON document (lines {self._start}-{number}): {exc}"
+                    return
+                yield from self.emit(self._start, value)
+            return
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            stripped = line.strip()
+            if not stripped:
+                return
+            if stripped[:1] in ("{", "[", b"{", b"[") and stripped[-1:] in _OPENERS and _unclosed(exc):
+                self._buffer, self._size, self._start = [line], len(line), number
+                return
+            yield number, None, f"invalid JSON: {exc}"
+            return
+        yield from self.emit(number, value)
+
+    def finish(self, number: int) -> Iterator[ParseResult]:
+        """At the end of the input (``number`` = last line): a document still open is one reject."""
+        if self._buffer:
+            start = self._start
+            self._buffer, self._size = [], 0
+            yield start, None, f"invalid JSON document (lines {start}-{number}): input ended before the document closed"
+
+
+def json_parser(records: str | None = None, required: RequiredCheck | None = None) -> LineParser:
+    """A JSON-lines parser; ``records`` names a wrapper key whose list elements are the events."""
 
     def parse(lines: Iterable[bytes | str]) -> Iterator[ParseResult]:
-        buffer: list[bytes | str] = []
-        size = 0
-        start = 0
+        state = JsonLines(records, required)
+        feed = state.feed
         number = 0
         for number, line in enumerate(lines, 1):
-            if buffer:
-                head = line[:1]
-                if head in ("{", b"{") and _complete(line):
-                    # a new record at column 0: the buffered "document" was a truncated line
-                    yield start, None, f"invalid JSON (lines {start}-{number - 1}): the record never closes"
-                    buffer, size = [], 0
-                    yield from emit(number, orjson.loads(line))
-                    continue
-                buffer.append(line)
-                size += len(line)
-                if head in ("}", "]", b"}", b"]") or size > MAX_DOCUMENT_BYTES:
-                    text = b"".join(p if p.__class__ is bytes else p.encode() for p in buffer)  # type: ignore[union-attr]
-                    buffer, size = [], 0
-                    try:
-                        value = orjson.loads(text)
-                    except orjson.JSONDecodeError as exc:
-                        yield start, None, f"invalid JSON document (lines {start}-{number}): {exc}"
-                        continue
-                    yield from emit(start, value)
-                continue
-            try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                stripped = line.strip()
-                if not stripped:
-                    continue
-                if stripped[:1] in ("{", "[", b"{", b"[") and stripped[-1:] in _OPENERS and _unclosed(exc):
-                    buffer, size, start = [line], len(line), number
-                    continue
-                yield number, None, f"invalid JSON: {exc}"
-                continue
-            yield from emit(number, value)
-        if buffer:
-            yield start, None, f"invalid JSON document (lines {start}-{number}): input ended before the document closed"
+            yield from feed(number, line)
+        yield from state.finish(number)
 
     return parse
 
