@@ -96,3 +96,22 @@ def test_scanners_never_raise_and_are_idempotent(name: str, text: str) -> None:
         if name in ("ip", "domain", "md5", "sha1", "sha256", "email", "username", "trace_id", "aws_account_id"):
             for value in values:
                 assert scan_value((name,), value)[field] == [value]
+
+
+def _dotted_quad_reference(text: str) -> str | None:
+    """The written-out IPv4 rule: four parts of 1-3 ASCII digits, each <= 255, no leading zeros."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    for part in parts:
+        if not part or len(part) > 3 or not part.isascii() or not part.isdigit():
+            return None
+        if (part[0] == "0" and len(part) > 1) or int(part) > 255:
+            return None
+    return text
+
+
+@given(st.text(alphabet="0123456789.٣ \x00x", max_size=20) | st.from_regex(r"\A\d{1,4}(\.\d{1,4}){3}\Z"))
+def test_ipv4_check_is_the_strict_dotted_quad_rule(text: str) -> None:
+    """IPv4 validation (inet_pton) accepts exactly the strict dotted quads of the written-out rule."""
+    assert canonical_ip(text) == _dotted_quad_reference(text)

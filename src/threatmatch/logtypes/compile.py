@@ -92,6 +92,7 @@ class _Generator:
     def __init__(self) -> None:
         self.namespace: dict[str, Any] = {"_leaf": _leaf, "_fan_out": _fan_out}
         self.count = 0
+        self.resolvers: dict[tuple[str, ...], tuple[str, str]] = {}  # one memo per indicator set, shared by fields
 
     def name(self, prefix: str, value: Any) -> str:
         self.count += 1
@@ -110,16 +111,20 @@ class _Generator:
                 nested = self.function(target.fields)
                 out.append(f"{indent}if {value}.__class__ is dict:")
                 self.level(target.fields, value, indent + "    ", out)
-                out.append(f"{indent}elif {value}.__class__ is list:")
-                out.append(f"{indent}    _fan_out({value}, {nested}, ext)")
+                out += [  # a list of objects (the common case) without a call per list
+                    f"{indent}elif {value}.__class__ is list:",
+                    f"{indent}    for item in {value}:",
+                    f"{indent}        if item.__class__ is dict:",
+                    f"{indent}            {nested}(item, ext)",
+                    f"{indent}        elif item.__class__ is list:",
+                    f"{indent}            _fan_out(item, {nested}, ext, 1)",
+                ]
             elif target.type == "json":
                 walker = self.name("W", compile_walker(target.scan))
                 out.append(f"{indent}if {value} is not None:")
                 out.append(f"{indent}    {walker}({value}, ext)")
             else:
-                resolve, memo = resolver(target.indicators)
-                function = self.name("R", resolve)
-                lookup = self.name("M", memo.get)
+                function, lookup = self.resolver(target.indicators)
                 out += [
                     f"{indent}if {value}.__class__ is str:",
                     f"{indent}    r = {lookup}({value})",
@@ -130,6 +135,14 @@ class _Generator:
                     f"{indent}elif {value} is not None:",
                     f"{indent}    _leaf({value}, {function}, ext)",
                 ]
+
+    def resolver(self, indicators: tuple[str, ...]) -> tuple[str, str]:
+        """Names of the memoised resolver for ``indicators`` and of its memo's ``get``."""
+        found = self.resolvers.get(indicators)
+        if found is None:
+            resolve, memo = resolver(indicators)
+            found = self.resolvers[indicators] = (self.name("R", resolve), self.name("M", memo.get))
+        return found
 
     def function(self, fields: tuple[FieldSpec, ...]) -> str:
         """Compile a visitor for one object level into the namespace; return its name."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import codecs
 import ipaddress
+import socket
 from collections.abc import Callable
 
 Acc = dict[str, list[str]]
@@ -50,6 +51,8 @@ ALL_FIELDS: tuple[str, ...] = tuple(
 )
 
 _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
+_AF_INET = socket.AF_INET
+_inet_pton = socket.inet_pton
 _DIGITS = frozenset("0123456789")
 
 
@@ -62,16 +65,17 @@ def _add(acc: Acc, field: str, value: str) -> None:
 
 
 def canonical_ip(text: str) -> str | None:
-    """Canonical address text, or None. Cheap IPv4 check first; ``ipaddress`` only for IPv6."""
-    parts = text.split(".")
-    if len(parts) == 4 and ":" not in text:
-        for part in parts:
-            if not part or len(part) > 3 or not part.isascii() or not part.isdigit():
-                return None
-            if (part[0] == "0" and len(part) > 1) or int(part) > 255:
-                return None
+    """Canonical address text, or None. IPv4 is checked by ``inet_pton`` (strict dotted quad: four decimal
+    numbers up to 255, no leading zeros, nothing else, which is already canonical); ``ipaddress`` only for IPv6."""
+    if ":" not in text:
+        if "." not in text:
+            return None
+        try:
+            _inet_pton(_AF_INET, text)
+        except (OSError, ValueError):  # ValueError: NUL or unencodable characters
+            return None
         return text
-    if ":" not in text or len(text) > 64:
+    if len(text) > 64:
         return None
     if text[0] == "[" and text[-1] == "]":
         text = text[1:-1]
@@ -339,7 +343,7 @@ SCANNERS: dict[str, tuple[Scanner, tuple[str, ...]]] = {
 KNOWN_INDICATORS: tuple[str, ...] = tuple(SCANNERS)
 
 
-MEMO_LIMIT = 8192
+MEMO_LIMIT = 1 << 15
 Pairs = tuple[tuple[str, str], ...]
 Resolver = Callable[[str], Pairs]
 
@@ -382,12 +386,14 @@ def resolver(names: tuple[str, ...]) -> tuple[Resolver, dict[str, Pairs]]:
 def group(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     """``[(field, value), ...]`` -> ``{field: sorted unique values}`` with fields in sorted order."""
     grouped: Acc = {}
+    last = None
+    values: list[str] = []
     for field, value in sorted(set(pairs)):
-        values = grouped.get(field)
-        if values is None:
-            grouped[field] = [value]
-        else:
+        if field == last:
             values.append(value)
+        else:
+            values = grouped[field] = [value]
+            last = field
     return grouped
 
 
