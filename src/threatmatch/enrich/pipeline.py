@@ -251,6 +251,7 @@ class Pipeline:
                                           source))
 
         number = 0
+        pending = 0  # records in this batch (events + rejects) before the current line
         for number, line in enumerate(recorder, 1):
             if line.__class__ is not bytes or state.buffering:
                 slow(state.feed(number, line))
@@ -274,10 +275,14 @@ class Pipeline:
                         added["p_row_id"] = next_id()  # ids in input order, whichever path an event takes
                         events.append(added)
                         raws.append(line)
-            if len(events) + len(rejects) >= batch_size:
+                        pending += 1
+                        if pending < batch_size:
+                            continue
+            pending = len(events) + len(rejects)
+            if pending >= batch_size:
                 yield _splice(raws, events, rejects, enrich, moment)
                 recorder.trim(number)
-                raws, events, rejects = [], [], []
+                raws, events, rejects, pending = [], [], [], 0
                 moment = now or self._clock()
                 parse_time = panther_ts(moment)
         slow(state.finish(number))

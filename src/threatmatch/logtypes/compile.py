@@ -260,7 +260,13 @@ def compile_fields(schema: Schema) -> Fields:
     standard = _compile_standard(schema)
 
     def fields(event: dict[str, Any], parse_time: str, row_id: str) -> dict[str, Any] | None:
-        return None if _has_reserved(event) else standard(event, parse_time, row_id)
+        try:
+            if any(map(str.startswith, event, repeat("p_"))):
+                return None
+        except TypeError:  # a non-text key (not from JSON)
+            if _has_reserved(event):
+                return None
+        return standard(event, parse_time, row_id)
 
     return fields
 

@@ -44,11 +44,7 @@ class JsonLines:
         self._buffer: list[bytes | str] = []
         self._size = 0
         self._start = 0
-
-    @property
-    def buffering(self) -> bool:
-        """A multi-line document is open (the next lines belong to it)."""
-        return bool(self._buffer)
+        self.buffering = False  # a multi-line document is open (the next lines belong to it)
 
     def emit(self, number: int, value: Any) -> Iterator[ParseResult]:
         """Results for one decoded JSON value found at line ``number``."""
@@ -82,14 +78,14 @@ class JsonLines:
             if head in ("{", b"{") and _complete(line):
                 # a new record at column 0: the buffered "document" was a truncated line
                 yield self._start, None, f"invalid JSON (lines {self._start}-{number - 1}): the record never closes"
-                self._buffer, self._size = [], 0
+                self._buffer, self._size, self.buffering = [], 0, False
                 yield from self.emit(number, orjson.loads(line))
                 return
             buffer.append(line)
             self._size += len(line)
             if head in ("}", "]", b"}", b"]") or self._size > MAX_DOCUMENT_BYTES:
                 text = b"".join(p if p.__class__ is bytes else p.encode() for p in buffer)  # type: ignore[union-attr]
-                self._buffer, self._size = [], 0
+                self._buffer, self._size, self.buffering = [], 0, False
                 try:
                     value = orjson.loads(text)
                 except orjson.JSONDecodeError as exc:
@@ -104,7 +100,7 @@ class JsonLines:
             if not stripped:
                 return
             if stripped[:1] in ("{", "[", b"{", b"[") and stripped[-1:] in _OPENERS and _unclosed(exc):
-                self._buffer, self._size, self._start = [line], len(line), number
+                self._buffer, self._size, self._start, self.buffering = [line], len(line), number, True
                 return
             yield number, None, f"invalid JSON: {exc}"
             return
@@ -114,7 +110,7 @@ class JsonLines:
         """At the end of the input (``number`` = last line): a document still open is one reject."""
         if self._buffer:
             start = self._start
-            self._buffer, self._size = [], 0
+            self._buffer, self._size, self.buffering = [], 0, False
             yield start, None, f"invalid JSON document (lines {start}-{number}): input ended before the document closed"
 
 
