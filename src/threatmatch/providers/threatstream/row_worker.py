@@ -1,0 +1,166 @@
+"""Row building in helper processes: page objects in, built rows out, over each helper's stdin/stdout.
+
+A large snapshot's rows are built by a few helper processes (``python -m`` this module) so that several
+cores build rows while the sync process fetches pages and stores the built rows. Pages go to the helpers
+in turn and their results are read back in page order. A helper exits when its stdin closes, so a sync
+that is killed (even ``kill -9``) leaves no helper behind.
+
+Frames on both pipes are an 8-byte little-endian length followed by msgpack (or, for a result holding an
+integer beyond 64 bits, a pickle marked by a leading ``P``; only ever read from our own helper).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import signal
+import struct
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import msgspec
+
+from threatmatch.errors import ParseError, SyncError
+from threatmatch.logtypes.rowid import RowIdGenerator
+from threatmatch.providers.threatstream.rows import encode_raw
+from threatmatch.storage.lookup_rows import StoredRow
+
+Built = tuple[list[StoredRow], list[str]]
+_Request = tuple[list[bytes], str, int, str]
+_LENGTH = struct.Struct("<Q")
+_PICKLED = b"P"  # never the first byte of a msgpack 2-element array
+_ENCODER = msgspec.msgpack.Encoder()
+_RESULT = msgspec.msgpack.Decoder(Built)
+_REQUEST = msgspec.msgpack.Decoder(_Request)
+
+
+def build_page(objects: list[bytes], *, parse_time: str, number: int, cursor: object,
+               row_ids: Callable[[], str]) -> Built:
+    """Rows of one page's objects, and the rejected ones with page, position and reason."""
+    rows: list[StoredRow] = []
+    rejects: list[str] = []
+    for index, raw in enumerate(objects):
+        try:
+            rows.append(encode_raw(raw, parse_time=parse_time, row_id=row_ids()))
+        except ParseError as exc:
+            rejects.append(f"page {number} (update_id > {cursor}), object {index}: {exc}")
+    return rows, rejects
+
+
+def _encode_result(built: Built) -> bytes:
+    try:
+        return _ENCODER.encode(built)
+    except (msgspec.EncodeError, OverflowError):  # an integer beyond 64 bits, kept exactly in the row
+        return _PICKLED + pickle.dumps(built, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _decode_result(data: bytes) -> Built:
+    if data.startswith(_PICKLED):
+        rows, rejects = pickle.loads(data[len(_PICKLED):])  # noqa: S301 - written by our own helper process
+        return list(rows), list(rejects)
+    built: Built = _RESULT.decode(data)
+    return built
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (size,) = _LENGTH.unpack(head)
+    body = stream.read(size)
+    return body if len(body) == size else None
+
+
+def _write_frame(stream: IO[bytes], data: bytes) -> None:
+    stream.write(_LENGTH.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+class RowBuilders:
+    """A few helper processes building pages of rows; results come back in submission order."""
+
+    def __init__(self, workers: int) -> None:
+        package_root = str(Path(__file__).resolve().parents[3])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root,
+                                                                         os.environ.get("PYTHONPATH")]))}
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._feeds: list[queue.Queue[bytes | None]] = []
+        self._order: deque[int] = deque()
+        self._next = 0
+        for _ in range(workers):
+            proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    env=env)
+            feed: queue.Queue[bytes | None] = queue.Queue()
+            threading.Thread(target=self._feed, args=(proc, feed), name="row-builder-feed", daemon=True).start()
+            self._procs.append(proc)
+            self._feeds.append(feed)
+
+    @staticmethod
+    def _feed(proc: subprocess.Popen[bytes], feed: queue.Queue[bytes | None]) -> None:
+        """Write requests to one helper (a thread, so a helper busy writing results never blocks us)."""
+        assert proc.stdin is not None
+        try:
+            while (data := feed.get()) is not None:
+                _write_frame(proc.stdin, data)
+            proc.stdin.close()
+        except OSError:  # the helper died; reading its result reports it
+            pass
+
+    @property
+    def pending(self) -> int:
+        return len(self._order)
+
+    def submit(self, objects: list[bytes], *, parse_time: str, number: int, cursor: object) -> None:
+        worker = self._next
+        self._next = (self._next + 1) % len(self._procs)
+        self._feeds[worker].put(_ENCODER.encode((objects, parse_time, number, f"{cursor}")))
+        self._order.append(worker)
+
+    def result(self) -> Built:
+        """The rows of the oldest submitted page (waits for it)."""
+        worker = self._order.popleft()
+        proc = self._procs[worker]
+        assert proc.stdout is not None
+        data = _read_frame(proc.stdout)
+        if data is None:
+            code = proc.wait()
+            raise SyncError(f"a row-building helper process exited unexpectedly (exit code {code}); "
+                            "its error, if any, is shown above. Run the sync again.")
+        return _decode_result(data)
+
+    def close(self) -> None:
+        """Stop every helper (work still queued is dropped)."""
+        for feed in self._feeds:
+            feed.put(None)
+        for proc in self._procs:
+            if self._order:
+                proc.kill()  # abandoned mid-sync: no need to let it finish queued pages
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        self._order.clear()
+
+
+def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
+    """A helper's loop: build each requested page until stdin closes."""
+    row_ids = RowIdGenerator()  # its random node part differs per process: ids stay unique across helpers
+    while (data := _read_frame(stdin)) is not None:
+        objects, parse_time, number, cursor = _REQUEST.decode(data)
+        built = build_page(objects, parse_time=parse_time, number=number, cursor=cursor, row_ids=row_ids)
+        _write_frame(stdout, _encode_result(built))
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sync's to handle; it closes our stdin
+    serve(sys.stdin.buffer, sys.stdout.buffer)

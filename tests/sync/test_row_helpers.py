@@ -1,0 +1,101 @@
+"""Row building in helper processes: same rows as in-process building, and no helper outlives its sync."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from tests.sync.helpers import FAST_RETRY, add_provider
+
+from threatmatch.emulator.testing import run_emulator
+from threatmatch.providers.threatstream.row_worker import RowBuilders
+from threatmatch.providers.threatstream.source import ThreatStreamSource
+from threatmatch.storage.db import connect
+from threatmatch.storage.providers_repo import ProviderRepo
+from threatmatch.storage.secrets import SecretBox
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Any]:
+    with run_emulator(indicators=3500, seed=17) as handle:
+        yield handle
+
+
+def _batches(tmp_path: Path, emulator: Any, **source_options: Any) -> list[Any]:
+    home = add_provider(tmp_path / "home", emulator)
+    config = ProviderRepo(connect(home.database), SecretBox.for_key_file(home.secret_key)).get("anomali")
+    with httpx.Client() as http:
+        return list(ThreatStreamSource(config, http, retry=FAST_RETRY, **source_options).batches(now=NOW))
+
+
+def _without_row_id(row: bytes) -> dict[str, Any]:
+    decoded = orjson.loads(row)
+    assert len(decoded.pop("p_row_id")) == 32
+    return dict(decoded)
+
+
+def test_helpers_build_the_same_rows_in_the_same_order(tmp_path: Path, emulator: Any) -> None:
+    """Rows built by two helper processes equal in-process rows, page by page, apart from their unique row ids."""
+    local = _batches(tmp_path / "a", emulator, workers=0)
+    helped = _batches(tmp_path / "b", emulator, workers=2, parallel_min=1)
+    assert [(b.fetched, b.total, b.rejects) for b in helped] == [(b.fetched, b.total, b.rejects) for b in local]
+    ours = [row for batch in helped for row in batch.rows]
+    theirs = [row for batch in local for row in batch.rows]
+    assert len(ours) == len(theirs) == 3500
+    assert [r._replace(row=b"") for r in ours] == [r._replace(row=b"") for r in theirs]
+    assert [_without_row_id(r.row) for r in ours] == [_without_row_id(r.row) for r in theirs]
+    assert len({orjson.loads(r.row)["p_row_id"] for r in ours}) == 3500
+
+
+def test_rejects_from_helpers_name_page_and_position() -> None:
+    """An object a helper cannot use comes back as a reject with its page, cursor, position and reason."""
+    builders = RowBuilders(1)
+    try:
+        builders.submit([b'{"id": 1, "value": "10.0.0.1", "type": "ip"}', b'{"value": "x"}', b"[1]"],
+                        parse_time="2026-01-01 00:00:00.000", number=4, cursor=77)
+        rows, rejects = builders.result()
+    finally:
+        builders.close()
+    assert [r.match for r in rows] == [["10.0.0.1"]]
+    assert [reject.split(":")[0] for reject in rejects] == ["page 4 (update_id > 77), object 1",
+                                                           "page 4 (update_id > 77), object 2"]
+    assert "integer `id`" in rejects[0]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def test_helpers_exit_when_the_sync_process_is_killed() -> None:
+    """kill -9 of a syncing process leaves no helper behind: each exits when its input pipe closes."""
+    code = ("from threatmatch.providers.threatstream.row_worker import RowBuilders\n"
+            "import time\n"
+            "b = RowBuilders(2)\n"
+            "print(' '.join(str(p.pid) for p in b._procs), flush=True)\n"
+            "time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    helpers = [int(pid) for pid in parent.stdout.readline().split()]
+    assert len(helpers) == 2 and not any(_gone(pid) for pid in helpers)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not all(_gone(pid) for pid in helpers):
+        time.sleep(0.05)
+    assert all(_gone(pid) for pid in helpers)
