@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ FLUSH_ROWS = 5000
 QUEUED_BATCHES = 3  # batches waiting for the loader thread: bounds memory, lets building run ahead
 _INSERT = ("INSERT INTO lut (rowid, match, id, type, itype, status, confidence, update_id, row)"
            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+# StoredRow fields by position: match, id, type, itype, status, confidence, (modified_ts, expiration_ts), update_id, row
+_MATCH, _ID, _TYPE, _ITYPE, _STATUS, _CONFIDENCE, _UPDATE_ID, _ROW = map(itemgetter, (0, 1, 2, 3, 4, 5, 8, 9))
 _LIVE: set[tuple[str, str]] = set()  # (database file, generation file) of writers alive in this process
 _Batch = tuple[list[tuple[Any, ...]], list[tuple[int, str]]]
 
@@ -185,28 +188,32 @@ class TableWriter:
         self.add_stored(stored_row(row) for row in rows)
 
     def add_stored(self, records: Iterable[StoredRow]) -> None:
-        """Add already-encoded rows (the sync fast path)."""
+        """Add already-encoded rows (the sync fast path: column-wise, so the per-row work runs in C)."""
         self._check_open()
-        pending = self._pending
-        ids = self._ids
-        counts = self._counts
-        rowid = self._inserted + len(pending)
-        for record in records:
-            ident = record.id
-            if ident is not None:
-                if ident in ids:
-                    self._repeated = True
-                else:
-                    ids.add(ident)
-            counts[record.type, record.status] += 1
-            match = record.match
-            rowid += 1
-            pending.append((rowid, match[0] if match else None, ident, record.type, record.itype, record.status,
-                            record.confidence, record.update_id, record.row))
-            if len(match) > 1:
-                self._extras.extend((rowid, value) for value in match[1:])
-            if len(pending) >= FLUSH_ROWS:
+        rows = records if isinstance(records, list) else list(records)
+        for start in range(0, len(rows), FLUSH_ROWS):
+            self._add_chunk(rows[start:start + FLUSH_ROWS] if len(rows) > FLUSH_ROWS else rows)
+            if len(self._pending) >= FLUSH_ROWS:
                 self._flush()
+
+    def _add_chunk(self, rows: list[StoredRow]) -> None:
+        if not rows:
+            return
+        ids = list(map(_ID, rows))
+        missing = ids.count(None)  # rows without an id are never duplicates
+        before = len(self._ids)
+        self._ids.update(ids if not missing else (i for i in ids if i is not None))
+        if len(self._ids) - before != len(ids) - missing:
+            self._repeated = True
+        types, statuses = list(map(_TYPE, rows)), list(map(_STATUS, rows))
+        self._counts.update(zip(types, statuses, strict=True))
+        matches = list(map(_MATCH, rows))
+        first = self._inserted + len(self._pending) + 1
+        self._pending.extend(zip(
+            range(first, first + len(rows)), [m[0] if m else None for m in matches], ids, types,
+            map(_ITYPE, rows), statuses, map(_CONFIDENCE, rows), map(_UPDATE_ID, rows), map(_ROW, rows), strict=True))
+        for offset in [i for i, m in enumerate(matches) if len(m) > 1]:
+            self._extras.extend((first + offset, value) for value in matches[offset][1:])
 
     def _flush(self) -> None:
         if not self._pending:
