@@ -14,17 +14,14 @@ method, uri, protocol, status, bytes, referer, userAgent, forwardedFor, extra.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from threatmatch.logtypes.parsers.common import (
     Coercer,
     LineParser,
-    ParseResult,
     Reject,
     coerce_into,
-    json_object,
-    text_lines,
+    line_by_line,
 )
 from threatmatch.logtypes.parsers.tokens import tokenize
 
@@ -90,27 +87,17 @@ def clf_parser(mapping: dict[str, str], typed: dict[str, Coercer]) -> LineParser
     """A CLF parser storing slots under the schema names in ``mapping``."""
     pairs = tuple((slot, mapping[slot]) for slot in SLOTS if slot in mapping)
 
-    def parse(lines: Iterable[bytes | str]) -> Iterator[ParseResult]:
-        for number, line in text_lines(lines):
-            if not line.strip():
+    def row(line: str) -> dict[str, Any]:
+        slots = split_line(line)
+        event: dict[str, Any] = {}
+        for slot, name in pairs:
+            value = slots.get(slot)
+            if value is None:
                 continue
-            if line[0] == "{":
-                yield json_object(number, line)
-                continue
-            try:
-                slots = split_line(line)
-                event: dict[str, Any] = {}
-                for slot, name in pairs:
-                    value = slots.get(slot)
-                    if value is None:
-                        continue
-                    if value.__class__ is list:
-                        event[name] = value
-                    else:
-                        coerce_into(event, name, value, typed)
-            except Reject as exc:
-                yield number, None, str(exc)
-                continue
-            yield number, event, None
+            if value.__class__ is list:
+                event[name] = value
+            else:
+                coerce_into(event, name, value, typed)
+        return event
 
-    return parse
+    return line_by_line(row)

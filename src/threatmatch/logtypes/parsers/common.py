@@ -37,6 +37,25 @@ def json_object(number: int, line: str) -> ParseResult:
     return number, value, None
 
 
+def line_by_line(row: Callable[[str], dict[str, Any]]) -> LineParser:
+    """A parser for formats where each line stands alone: blank lines are skipped, ``{...}`` lines are the
+    same log type already as JSON, every other line goes through ``row`` (which raises ``Reject``)."""
+
+    def parse(lines: Iterable[bytes | str]) -> Iterator[ParseResult]:
+        for number, line in text_lines(lines):
+            if not line.strip():
+                continue
+            if line[0] == "{":
+                yield json_object(number, line)
+                continue
+            try:
+                yield number, row(line), None
+            except Reject as exc:
+                yield number, None, str(exc)
+
+    return parse
+
+
 def _to_int(text: str) -> int:
     try:
         return int(text)

@@ -13,18 +13,15 @@ Options (under ``parser: {native: {name: spaced, ...}}``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from threatmatch.logtypes.parsers.common import (
     Coercer,
     LineParser,
-    ParseResult,
     Reject,
     coerce_into,
-    json_object,
-    text_lines,
+    line_by_line,
 )
 from threatmatch.logtypes.parsers.tokens import tokenize
 
@@ -112,16 +109,4 @@ def spaced_parser(log_type: str, columns: list[Column], typed: dict[str, Coercer
                     coerce_into(event, name, value, typed)
         return event
 
-    def parse(lines: Iterable[bytes | str]) -> Iterator[ParseResult]:
-        for number, line in text_lines(lines):
-            if not line.strip():
-                continue
-            if line[0] == "{":
-                yield json_object(number, line)
-                continue
-            try:
-                yield number, row(line), None
-            except Reject as exc:
-                yield number, None, str(exc)
-
-    return parse
+    return line_by_line(row)

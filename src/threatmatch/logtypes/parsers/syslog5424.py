@@ -8,10 +8,9 @@ list); a UTF-8 BOM before MSG is dropped. An octet-count prefix (``123 <34>1 ...
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from typing import Any
 
-from threatmatch.logtypes.parsers.common import LineParser, ParseResult, Reject, json_object, text_lines
+from threatmatch.logtypes.parsers.common import LineParser, Reject, line_by_line
 from threatmatch.logtypes.timestamps import parse_rfc3339
 
 _HEADER_LIMITS = (("hostname", 255), ("appname", 48), ("procid", 128), ("msgid", 32))
@@ -124,16 +123,4 @@ def parse_line(line: str) -> dict[str, Any]:
 def syslog5424_parser() -> LineParser:
     """Parser for RFC 5424 lines."""
 
-    def parse(lines: Iterable[bytes | str]) -> Iterator[ParseResult]:
-        for number, line in text_lines(lines):
-            if not line.strip():
-                continue
-            if line[0] == "{":
-                yield json_object(number, line)
-                continue
-            try:
-                yield number, parse_line(line), None
-            except Reject as exc:
-                yield number, None, str(exc)
-
-    return parse
+    return line_by_line(parse_line)
