@@ -10,8 +10,8 @@ $(STAMP): pyproject.toml requirements-compat.txt requirements-compat-deps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/pip install --quiet --no-deps -r requirements-compat.txt
 	$(BIN)/pip install --quiet -r requirements-compat-deps.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-compat.txt
 	touch $(STAMP)
 
 ## make run: set everything up and run the main job on embedded defaults

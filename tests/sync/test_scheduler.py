@@ -147,5 +147,8 @@ class TestScheduler:
                 await asyncio.sleep(0.01)
             task.cancel()
 
-        asyncio.run(drive())
+        # A thread of its own: the browser tests' Playwright keeps an event loop on the main thread.
+        runner = threading.Thread(target=asyncio.run, args=(drive(),))
+        runner.start()
+        runner.join(10)
         assert async_ran == ["b"]
