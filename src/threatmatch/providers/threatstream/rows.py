@@ -100,6 +100,8 @@ def fast_ip(text: str) -> str | None:
     """``normalize_ip`` with a shortcut: canonical dotted-quad text is returned as is (no ``ipaddress`` parse)."""
     if _IPV4.fullmatch(text):
         return text
+    if "/" in text:  # URLs and CIDR blocks: ipaddress rejects any "/" in an address
+        return None
     if ":" in text or "[" in text or (text and (text[0].isspace() or text[-1].isspace())):
         return normalize_ip(text)
     return None  # no colon, no bracket, not a canonical dotted quad: normalize_ip refuses it too
