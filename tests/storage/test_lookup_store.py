@@ -318,3 +318,12 @@ class TestGenerationFiles:
         load(store, "t", [indicator(3)])
         names = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert "lut_1_g9" not in names and [r["id"] for r in store.iter_rows("t")] == [3]
+
+
+def test_damaged_generation_file_is_reported_with_its_path(store: LookupStore, db: Path) -> None:
+    """A generation file that is not a readable database gives a StorageError naming the file and the fix."""
+    load(store, "t", [indicator(1)])
+    path = generation_file(str(db), 1, 1)
+    path.write_bytes(b"not a database" * 100)
+    with pytest.raises(StorageError, match="lut_1_g1.db.*sync again"):
+        LookupStore(connect(db)).count("t", min_confidence=0)

@@ -176,8 +176,11 @@ class FileReaders:
                                    check_same_thread=False)
             conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
             conn.execute("SELECT 1 FROM lut_counts LIMIT 1").fetchall()  # opens the file now
-        except sqlite3.Error:
-            return None
+        except sqlite3.Error as exc:
+            if not path.exists():
+                return None  # deleted between stat and open
+            raise StorageError(f"cannot read the lookup-table file {path}: {exc}. Run the provider's sync again "
+                               "to rebuild the table.") from exc
         prefix = path.name.split("_g", 1)[0] + "_g"
         for other in [p for p in self._open if p.parent == path.parent and p.name.startswith(prefix)]:
             del self._open[other]  # an older generation of the same table: closed once its cursors are gone
