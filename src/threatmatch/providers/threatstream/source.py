@@ -1,9 +1,9 @@
 """A full ThreatStream snapshot as lookup rows: client pages -> ``rows.encode_raw`` per object.
 
-Row building is pure CPU work per page. For a large snapshot it runs in helper processes
-(``row_worker.RowBuilders``: pages in order, results in order, a few pages in flight per helper), so
-several cores build rows while this process fetches the next pages and stores the built ones. Small
-snapshots are built in this process.
+Row building is pure CPU work per page. For a large snapshot on a machine with idle cores it runs in
+helper processes (``row_worker.RowBuilders``: pages in order, results in order, a few pages in flight per
+helper), so several cores build rows while this process fetches the next pages and stores the built
+ones. Small snapshots, and any snapshot on a busy machine, are built in this process.
 """
 
 from __future__ import annotations
@@ -24,12 +24,24 @@ from threatmatch.timefmt import panther_ts
 
 PARALLEL_MIN_INDICATORS = 50_000  # below this, starting helper processes costs more than it saves
 MAX_WORKERS = 4
+IDLE_CORES_FOR_HELPERS = 0.5
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def default_workers() -> int:
-    """Helper processes for a large sync: one per available core (at most ``MAX_WORKERS``); 0 on one core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(cores, MAX_WORKERS) if cores > 1 else 0
+    """Helper processes for a large sync: one per core (at most ``MAX_WORKERS``) when the machine has idle
+    cores, else none (0: rows are built in the sync's own process).
+
+    Helpers cost some CPU of their own (start-up, moving rows between processes); on a machine whose cores
+    are already busy they slow the sync down instead of speeding it up, so the 1-minute load average
+    decides: at least ``IDLE_CORES_FOR_HELPERS`` cores idle.
+    """
+    cores = available_cores()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return min(cores, MAX_WORKERS) if cores > 1 and cores - load >= IDLE_CORES_FOR_HELPERS else 0
 
 
 class ThreatStreamSource:
