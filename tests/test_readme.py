@@ -36,3 +36,12 @@ def test_readme_commands_exist() -> None:
         if result.exit_code != 0:  # second word was an argument, not a subcommand
             result = CliRunner().invoke(cli, [parts[0], "--help"])
         assert result.exit_code == 0, f"README shows `threatmatch {words}`: {result.output}"
+
+
+def test_readme_sql_examples_are_tested_ones() -> None:
+    """Each SQL example in the README is one of docs/search.md's, which the lake tests execute."""
+    guide = (REPO / "docs" / "search.md").read_text(encoding="utf-8")
+    examples = re.findall(r"```sql\n(.*?)```", README, flags=re.S)
+    assert len(examples) >= 3
+    for example in examples:
+        assert f"```sql\n{example}```" in guide, f"README query not in docs/search.md:\n{example}"
