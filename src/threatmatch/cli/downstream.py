@@ -17,14 +17,18 @@ class Downstream:
 
     def __init__(self, home: Home, log_type: str, *, rule_dirs: tuple[str, ...], alerts_path: str | None,
                  store: bool) -> None:
-        from threatmatch.cli.rules import rule_paths, store_lookup
-        from threatmatch.detect import AlertManager, load_rules
-
         self.log_type = log_type
         self.alerts_path = alerts_path
-        self.ruleset = load_rules(rule_paths(rule_dirs), strict=True) if rule_dirs or alerts_path else None
-        self.manager = AlertManager(self.ruleset) if self.ruleset is not None else None
-        self.lookup = store_lookup()
+        self.ruleset: Any = None
+        self.manager: Any = None
+        self.lookup: Any = None
+        if rule_dirs or alerts_path:  # the detection modules load only when rules run
+            from threatmatch.cli.rules import rule_paths, store_lookup
+            from threatmatch.detect import AlertManager, load_rules
+
+            self.ruleset = load_rules(rule_paths(rule_dirs), strict=True)
+            self.manager = AlertManager(self.ruleset)
+            self.lookup = store_lookup()
         self.alerts: dict[str, dict[str, Any]] = {}
         self.matches = self.errors = self.stored = 0
         if store:
