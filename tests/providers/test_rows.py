@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from threatmatch.errors import ParseError
-from threatmatch.indicators.normalize import canonical, normalize_ip
+from threatmatch.indicators.normalize import canonical, normalize_cidr, normalize_ip
+from threatmatch.providers.threatstream.row_fields import fast_cidr
 from threatmatch.providers.threatstream.rows import build_row, encode_raw, event_time, fast_canonical, fast_ip, url_host
 
 PT = "2026-01-01 00:00:00.000"
@@ -189,7 +190,27 @@ _shapes = st.one_of(
     st.from_regex(r"0?[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,4}", fullmatch=True),
     st.from_regex(r"[A-Za-z0-9._%+-]{1,10}@[A-Za-z0-9.-]{1,12}", fullmatch=True),
     st.from_regex(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}/[0-9]{1,2}", fullmatch=True),
+    st.ip_addresses(v=6).map(lambda a: a.exploded), st.ip_addresses(v=4).map(lambda a: f"::ffff:{a}"),
+    st.ip_addresses(v=4).map(lambda a: f"1::{a}"), st.from_regex(r"[0-9a-fA-F:.%]{1,45}", fullmatch=True),
+    st.from_regex(r"(0{0,4}|[0-9a-f]{1,5}):(:|[0-9a-f]{0,4}:){1,8}[0-9a-f]{0,4}", fullmatch=True),
+    st.tuples(st.ip_addresses(v=4), st.integers(0, 33)).map(lambda t: f"{t[0]}/{t[1]}"),
+    st.tuples(st.ip_addresses(v=6), st.integers(0, 129)).map(lambda t: f" {t[0].exploded}/{t[1]} "),
+    st.from_regex(r"[0-9a-fA-F:./% ]{1,40}", fullmatch=True),
 )
+
+_TRICKY_ADDRESSES = [
+    "::", "::1", "1::", "::ffff:1.2.3.4", "::1.2.3.4", "1::1.2.3.4", "::1.2.3.04", "0:0:1:0:0:1:0:0", "1:0:2:3:4:5:6:7",
+    "1:2:3:4:5:6:7::", "::1:2:3:4:5:6:7", "1::2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", "12345::", "fe80::1%eth0",
+    "[fe80::1]", " 2001:DB8::1 ", "1.2.3.4 ", ":1::", "1:::2", "::ffff:0:0", "64:ff9b::1.2.3.4", "0000:0000::0001",
+    "2001:db8:0:0:1:0:0:1", "[::1", "::1]", "", " ", ":",
+]
+
+
+@pytest.mark.parametrize("value", _TRICKY_ADDRESSES)
+def test_fast_ip_agrees_on_tricky_address_text(value: str) -> None:
+    """Compressed, mapped, embedded-IPv4, zoned, bracketed and malformed address text: fast_ip == normalize_ip."""
+    assert fast_ip(value) == normalize_ip(value)
+    assert fast_canonical(value) == canonical(value)
 
 
 @settings(max_examples=600, deadline=None)
@@ -198,3 +219,4 @@ def test_fast_canonical_equals_canonical(value: str) -> None:
     """The hot path's shortcuts give exactly canonical()'s and normalize_ip()'s answers."""
     assert fast_canonical(value) == canonical(value)
     assert fast_ip(value) == normalize_ip(value)
+    assert fast_cidr(value) == normalize_cidr(value)

@@ -26,9 +26,9 @@ from typing import IO
 
 import msgspec
 
-from threatmatch.errors import ParseError, SyncError
+from threatmatch.errors import SyncError
 from threatmatch.logtypes.rowid import RowIdGenerator
-from threatmatch.providers.threatstream.rows import encode_raw
+from threatmatch.providers.threatstream.rows import decode_views, encode_objects
 from threatmatch.storage.lookup_rows import StoredRow
 
 Built = tuple[list[StoredRow], list[str]]
@@ -41,16 +41,14 @@ _REQUEST = msgspec.msgpack.Decoder(_Request)
 
 
 def build_page(objects: list[bytes], *, parse_time: str, number: int, cursor: object,
-               row_ids: Callable[[], str]) -> Built:
-    """Rows of one page's objects, and the rejected ones with page, position and reason."""
-    rows: list[StoredRow] = []
-    rejects: list[str] = []
-    for index, raw in enumerate(objects):
-        try:
-            rows.append(encode_raw(raw, parse_time=parse_time, row_id=row_ids()))
-        except ParseError as exc:
-            rejects.append(f"page {number} (update_id > {cursor}), object {index}: {exc}")
-    return rows, rejects
+               row_ids: Callable[[], str], body: bytes | None = None) -> Built:
+    """Rows of one page's objects, and the rejected ones with page, position and reason.
+
+    ``body`` (the page's JSON, when at hand) lets every object's fields be decoded in one call.
+    """
+    views = decode_views(body) if body is not None else None
+    rows, errors = encode_objects(objects, views, parse_time=parse_time, row_ids=row_ids)
+    return rows, [f"page {number} (update_id > {cursor}), object {index}: {exc}" for index, exc in errors]
 
 
 def _encode_result(built: Built) -> bytes:

@@ -10,39 +10,42 @@ fields kept) plus the fields Panther adds to an ``Anomali.Indicator`` row:
   ``p_any_domain_names`` (or ``p_any_ip_addresses`` when the host is an address); empty lists omitted;
 * ``p_event_time`` (= ``modified_ts``), ``p_parse_time``, ``p_log_type``, ``p_row_id``, ``p_schema_version``.
 
-Two equivalent entry points: ``build_row`` works on a decoded dict (reference, any caller) and
-``encode_raw`` works on the raw JSON bytes of one object (sync hot path: decodes only the few fields
-it needs and appends the derived ones to the original bytes, so every API field is kept byte for byte).
+Entry points: ``build_row`` works on a decoded dict (the reference, any caller); ``encode_raw`` (one
+object) and ``encode_objects`` (a page: its objects decoded in one call) work on the raw JSON bytes of
+objects — the sync hot path. They decode only the few fields needed and append the derived ones, as JSON
+text, to the original bytes, so every API field is kept byte for byte.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable, Sequence
+from json.encoder import encode_basestring
 from typing import Any
 
 import msgspec
-import orjson
 
 from threatmatch.errors import ParseError
-from threatmatch.indicators.normalize import (
-    canonical,
-    hash_kind,
-    normalize_domain,
-    normalize_email,
-    normalize_hash,
-    normalize_ip,
+from threatmatch.providers.threatstream.row_fields import (
+    added_json,
+    event_time,
+    fast_canonical,
+    fast_ip,
+    indicator_fields,
+    url_host,
 )
-from threatmatch.storage.lookup_store import StoredRow, stored_id, stored_row
-from threatmatch.timefmt import iso_to_panther
+from threatmatch.storage.lookup_store import StoredRow, stored_row
+
+__all__ = ["LOG_TYPE", "SCHEMA_VERSION", "build_row", "decode_views", "encode_objects", "encode_raw", "event_time",
+           "fast_canonical", "fast_ip", "indicator_fields", "url_host"]
 
 LOG_TYPE = "Anomali.Indicator"
 SCHEMA_VERSION = 0
-_HASH_FIELDS = {"md5": "p_any_md5_hashes", "sha1": "p_any_sha1_hashes", "sha256": "p_any_sha256_hashes"}
-_HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
+_INT64 = (1 << 63) - 1
+_ABSENT: Any = msgspec.UNSET
 
 
 class _View(msgspec.Struct, gc=False):
-    """The only fields of an indicator the hot path decodes."""
+    """The only fields of an indicator the hot path decodes, and the keys the row adds (absent: ``UNSET``)."""
 
     id: Any = None
     value: Any = None
@@ -55,126 +58,28 @@ class _View(msgspec.Struct, gc=False):
     modified_ts: Any = None
     expiration_ts: Any = None
     update_id: Any = None
+    # An object already holding one of these keys takes the dict path (a spliced row would repeat the key).
+    match: Any = _ABSENT
+    p_any_ip_addresses: Any = _ABSENT
+    p_any_domain_names: Any = _ABSENT
+    p_any_md5_hashes: Any = _ABSENT
+    p_any_sha1_hashes: Any = _ABSENT
+    p_any_sha256_hashes: Any = _ABSENT
+    p_any_emails: Any = _ABSENT
+    p_event_time: Any = _ABSENT
+    p_parse_time: Any = _ABSENT
+    p_log_type: Any = _ABSENT
+    p_row_id: Any = _ABSENT
+    p_schema_version: Any = _ABSENT
+
+
+class _Views(msgspec.Struct, gc=False):
+    objects: list[_View]
 
 
 _VIEW_DECODER = msgspec.json.Decoder(_View)
-
-
-def event_time(modified_ts: Any, parse_time: str) -> str:
-    """``modified_ts`` as Panther text (``YYYY-MM-DD HH:MM:SS.fff`` UTC); ``parse_time`` when absent or unparsable."""
-    if isinstance(modified_ts, str):
-        text = modified_ts
-        # Fast path for the API's own shape: 2023-08-11T10:35:52.302Z
-        if len(text) == 24 and text[10] == "T" and text[23] == "Z" and text[19] == ".":
-            return f"{text[:10]} {text[11:23]}"
-        converted = iso_to_panther(text)
-        if converted is not None:
-            return converted
-    return parse_time
-
-
-def url_host(url: str) -> str | None:
-    """The host part of a URL (``http://user@[::1]:8080/x`` -> ``::1``), scheme optional; None when empty."""
-    rest = url.strip()
-    scheme = rest.find("://")
-    if scheme >= 0:
-        rest = rest[scheme + 3:]
-    for separator in ("/", "?", "#", "\\"):
-        cut = rest.find(separator)
-        if cut >= 0:
-            rest = rest[:cut]
-    rest = rest[rest.rfind("@") + 1:]
-    if rest.startswith("["):
-        end = rest.find("]")
-        return rest[1:end] or None if end > 0 else None
-    if rest.count(":") == 1:
-        rest = rest.split(":", 1)[0]
-    return rest or None
-
-
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
-
-
-def fast_ip(text: str) -> str | None:
-    """``normalize_ip`` with a shortcut: canonical dotted-quad text is returned as is (no ``ipaddress`` parse)."""
-    if _IPV4.fullmatch(text):
-        return text
-    if "/" in text:  # URLs and CIDR blocks: ipaddress rejects any "/" in an address
-        return None
-    if ":" in text or "[" in text or (text and (text[0].isspace() or text[-1].isspace())):
-        return normalize_ip(text)
-    return None  # no colon, no bracket, not a canonical dotted quad: normalize_ip refuses it too
-
-
-def fast_canonical(value: str) -> str:
-    """``canonical`` with shortcuts for the common indicator shapes (equal results, see the property tests)."""
-    address = fast_ip(value)
-    if address is not None:
-        return address
-    if "://" in value:  # never an address; canonical() keeps URLs as written
-        return value
-    if ":" in value or "/" in value or "[" in value or (value and value[0].isspace()):
-        return canonical(value)
-    if "@" in value:  # not an address, URL or CIDR block, and never a hex digest
-        return normalize_email(value) or value
-    # Not an address, URL, CIDR block or e-mail: canonical() would try a hex digest, then a domain.
-    return normalize_hash(value) or normalize_domain(value) or value
-
-
-def _hash_field(value: str, subtype: Any) -> tuple[str, str] | None:
-    digest = normalize_hash(value)
-    if digest is None:
-        return None
-    kind = hash_kind(digest, subtype if isinstance(subtype, str) else None)
-    if kind is None or _HASH_LENGTHS[kind] != len(digest):  # a subtype contradicting the length is ignored
-        kind = hash_kind(digest)
-    field = _HASH_FIELDS.get(kind or "")
-    return (field, digest) if field else None
-
-
-def indicator_fields(value: str, kind: Any, subtype: Any, ip: Any) -> dict[str, list[str]]:
-    """The ``p_any_*`` fields of one indicator, by its ThreatStream ``type``."""
-    ips: list[str] = []
-    domains: list[str] = []
-    found: dict[str, list[str]] = {}
-    if kind in ("ip", "ipv6"):
-        address = fast_ip(value)
-        if address is not None:
-            ips.append(address)
-    elif kind == "domain":
-        domain = normalize_domain(value)
-        if domain is not None:
-            domains.append(domain)
-    elif kind == "url":
-        host = url_host(value)
-        if host is not None:
-            address = fast_ip(host)
-            if address is not None:
-                ips.append(address)
-            else:
-                domain = normalize_domain(host)
-                if domain is not None:
-                    domains.append(domain)
-    elif kind == "email":
-        email = normalize_email(value)
-        if email is not None:
-            found["p_any_emails"] = [email]
-    elif kind == "md5":
-        hashed = _hash_field(value, subtype)
-        if hashed is not None:
-            found[hashed[0]] = [hashed[1]]
-    if isinstance(ip, str) and ip and kind in ("ip", "ipv6", "domain", "url") and not (ips and ip == value):
-        address = fast_ip(ip)
-        if address is not None and address not in ips:
-            ips.append(address)
-    out: dict[str, list[str]] = {}
-    if ips:
-        out["p_any_ip_addresses"] = sorted(ips)
-    if domains:
-        out["p_any_domain_names"] = domains
-    out.update(found)
-    return out
+_PAGE_VIEWS = msgspec.json.Decoder(_Views)
+_DECODE = msgspec.json.Decoder()
 
 
 def _at(where: str) -> str:
@@ -217,29 +122,82 @@ def build_row(obj: Any, *, parse_time: str, row_id: str, where: str = "") -> dic
     return row
 
 
+def decode_views(page: bytes) -> list[Any] | None:
+    """The views of every object of a page body (``{"objects": [...]}``) in one call; None when the page
+    holds anything but objects there (``encode_objects`` then decodes and rejects object by object)."""
+    try:
+        return _PAGE_VIEWS.decode(page).objects
+    except msgspec.DecodeError:
+        return None
+
+
+def _tail(parse_time: str) -> str:
+    return f',"p_parse_time":{encode_basestring(parse_time)},"p_log_type":"{LOG_TYPE}","p_row_id":'
+
+
 def encode_raw(raw: bytes, *, parse_time: str, row_id: str, where: str = "") -> StoredRow:
     """``stored_row(build_row(json.loads(raw)))`` without decoding or re-encoding the whole object.
 
     The row's JSON is the original object bytes with the derived fields appended, so every API field is
     kept exactly as returned. Raises ``ParseError`` like ``build_row``.
     """
-    try:
-        view = _VIEW_DECODER.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise ParseError(f"{_at(where)}not a JSON object ({exc}); it is skipped") from exc
-    obj_id, value, update_id = view.id, view.value, view.update_id
-    if type(obj_id) is not int or type(value) is not str or (update_id is not None and type(update_id) is not int) \
-            or not value.strip():
-        value = _check(obj_id, value, update_id, where)  # raises with the precise reason
-    if raw[-1:] != b"}" or b'"p_' in raw or b'"match"' in raw:  # keys we add: take the dict path
-        return stored_row(build_row(msgspec.json.decode(raw), parse_time=parse_time, row_id=row_id, where=where))
-    kind, modified = view.type, view.modified_ts
-    derived = _derived(value, kind, view.subtype, view.ip, modified, parse_time, row_id)
-    extra = orjson.dumps(derived)
-    itype, status, confidence, expires = view.itype, view.status, view.confidence, view.expiration_ts
-    return StoredRow(  # positional: match, id, type, itype, status, confidence, modified_ts, expiration_ts, ...
-        derived["match"], stored_id(obj_id), kind if type(kind) is str else None,
-        itype if type(itype) is str else None, status if type(status) is str else None,
-        confidence if type(confidence) is int else None, modified if type(modified) is str else None,
-        expires if type(expires) is str else None, update_id, b"".join((raw[:-1], b",", extra[1:])),
-    )
+    rows, rejects = encode_objects([raw], None, parse_time=parse_time, row_ids=lambda: row_id, where=[where])
+    if rejects:
+        raise rejects[0][1]
+    return rows[0]
+
+
+def encode_objects(objects: Sequence[bytes], views: list[Any] | None, *, parse_time: str,
+                   row_ids: Callable[[], str], where: Sequence[str] = ()
+                   ) -> tuple[list[StoredRow], list[tuple[int, ParseError]]]:
+    """Rows of many objects (``views``: ``decode_views`` of their page, or None to decode each object here),
+    and ``(position, error)`` for each object rejected. ``where[i]`` prefixes object ``i``'s error."""
+    rows: list[StoredRow] = []
+    rejects: list[tuple[int, ParseError]] = []
+    tail = _tail(parse_time)
+    quoted_parse_time = encode_basestring(parse_time)
+    if views is None or len(views) != len(objects):
+        views = [None] * len(objects)
+    add = rows.append
+    for index, (raw, view) in enumerate(zip(objects, views, strict=True)):
+        if view is None:
+            try:
+                view = _VIEW_DECODER.decode(raw)
+            except msgspec.DecodeError as exc:
+                rejects.append((index, ParseError(f"{_at(where[index] if where else '')}not a JSON object ({exc}); "
+                                                  "it is skipped")))
+                continue
+        obj_id, value, update_id = view.id, view.value, view.update_id
+        if type(obj_id) is not int or type(value) is not str or (update_id is not None and type(update_id) is not int) \
+                or not value.strip():
+            try:
+                _check(obj_id, value, update_id, where[index] if where else "")
+            except ParseError as exc:
+                rejects.append((index, exc))
+                continue
+        row_id = row_ids()
+        if raw[-1:] != b"}" or not (
+                view.match is _ABSENT and view.p_any_ip_addresses is _ABSENT and view.p_any_domain_names is _ABSENT
+                and view.p_any_md5_hashes is _ABSENT and view.p_any_sha1_hashes is _ABSENT
+                and view.p_any_sha256_hashes is _ABSENT and view.p_any_emails is _ABSENT
+                and view.p_event_time is _ABSENT and view.p_parse_time is _ABSENT and view.p_log_type is _ABSENT
+                and view.p_row_id is _ABSENT and view.p_schema_version is _ABSENT):
+            add(stored_row(build_row(_DECODE.decode(raw), parse_time=parse_time, row_id=row_id)))
+            continue
+        kind, modified = view.type, view.modified_ts
+        match, members = added_json(value, kind, view.subtype, view.ip)
+        if type(modified) is str and len(modified) == 24 and modified[10] == "T" and modified[23] == "Z" \
+                and modified[19] == ".":
+            when = encode_basestring(f"{modified[:10]} {modified[11:23]}")
+        else:
+            when = encode_basestring(event_time(modified, parse_time)) if modified is not None else quoted_parse_time
+        itype, status, confidence, expires = view.itype, view.status, view.confidence, view.expiration_ts
+        add(StoredRow(  # positional: match, id, type, itype, status, confidence, modified_ts, expiration_ts, ...
+            [match], obj_id if -_INT64 <= obj_id <= _INT64 else str(obj_id), kind if type(kind) is str else None,
+            itype if type(itype) is str else None, status if type(status) is str else None,
+            confidence if type(confidence) is int else None, modified if type(modified) is str else None,
+            expires if type(expires) is str else None, update_id,
+            raw[:-1] + f',{members},"p_event_time":{when}{tail}{encode_basestring(row_id)},'
+                       f'"p_schema_version":{SCHEMA_VERSION}}}'.encode(),
+        ))
+    return rows, rejects
