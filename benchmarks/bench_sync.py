@@ -32,10 +32,11 @@ import httpx
 import orjson
 
 from threatmatch.home import Home
+from threatmatch.logtypes.rowid import RowIdGenerator
 from threatmatch.providers.threatstream.client import _PAGE_DECODER, ThreatStreamClient
 from threatmatch.providers.threatstream.config import make_config
-from threatmatch.providers.threatstream.row_worker import RowBuilders
-from threatmatch.providers.threatstream.rows import encode_raw
+from threatmatch.providers.threatstream.row_worker import RowBuilders, build_page
+from threatmatch.providers.threatstream.rows import page_objects
 from threatmatch.providers.threatstream.source import MAX_WORKERS, available_cores, default_workers
 from threatmatch.storage.db import connect
 from threatmatch.storage.lookup_store import LookupStore
@@ -47,6 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 NAME = "anomali"
 QUERY = 'status="active" or status="inactive" or status="falsepos"'
 USER, KEY = "analyst@example.com", "test-api-key"
+PARSE_TIME = "2026-01-01 00:00:00.000"
 
 
 def start_emulator(count: int, seed: int) -> tuple[subprocess.Popen[str], str, float]:
@@ -162,18 +164,21 @@ def main() -> None:
         seen = results.get(timeout=60)
         watcher.join(timeout=30)
 
+        row_ids = RowIdGenerator()
         started = time.perf_counter()
-        rows = [encode_raw(bytes(raw), parse_time="2026-01-01 00:00:00.000", row_id="0" * 32)
-                for body in pages.values() for raw in _PAGE_DECODER.decode(body).objects]
+        for number, body in enumerate(pages.values(), start=1):  # rows dropped page by page, as the sync does
+            build_page(page_objects(body), parse_time=PARSE_TIME, number=number, cursor=None, row_ids=row_ids,
+                       body=body)
         build_s = time.perf_counter() - started
+        packs = [build_page(page_objects(body), parse_time=PARSE_TIME, number=number, cursor=None, row_ids=row_ids,
+                            body=body)[0] for number, body in enumerate(pages.values(), start=1)]
         workers = min(available_cores(), MAX_WORKERS)  # the helpers stage runs whatever the load
         started = time.perf_counter()
         if workers:
             builders = RowBuilders(workers)
             try:
                 for number, body in enumerate(pages.values(), start=1):
-                    builders.submit([bytes(raw) for raw in _PAGE_DECODER.decode(body).objects],
-                                    parse_time="2026-01-01 00:00:00.000", number=number, cursor=None)
+                    builders.submit(body, parse_time=PARSE_TIME, number=number, cursor=None)
                     if builders.pending > 2 * workers:
                         builders.result()
                 while builders.pending:
@@ -183,7 +188,8 @@ def main() -> None:
         helpers_s = time.perf_counter() - started
         started = time.perf_counter()
         with LookupStore(connect(workdir / "store-only.db")).begin("t") as writer:
-            writer.add_stored(rows)
+            for packed in packs:
+                writer.add_packed(packed)
             writer.commit()
         store_s = time.perf_counter() - started
     finally:

@@ -19,7 +19,7 @@ from threatmatch.errors import NotFoundError, StorageError
 from threatmatch.indicators.normalize import canonical
 from threatmatch.storage.db import connect
 from threatmatch.storage.lookup_files import files_dir, generation_file
-from threatmatch.storage.lookup_store import LookupStore
+from threatmatch.storage.lookup_store import LookupStore, load_row, pack_rows, stored_row, unpack_rows
 
 
 def indicator(i: int, *, value: str | None = None, status: str = "active", update_id: int | None = None,
@@ -327,3 +327,45 @@ def test_damaged_generation_file_is_reported_with_its_path(store: LookupStore, d
     path.write_bytes(b"not a database" * 100)
     with pytest.raises(StorageError, match="lut_1_g1.db.*sync again"):
         LookupStore(connect(db)).count("t", min_confidence=0)
+
+
+class TestPackedRows:
+    def test_pack_round_trips_every_column_and_byte(self) -> None:
+        """pack_rows/unpack_rows keep each row's columns and exact bytes, escapes and big numbers included."""
+        rows: list[Any] = [
+            ("1.2.3.4", 7, "ip", "c2_ip", "active", 50, 9, b'{"id":7,"a":"\\u00e9"}'),
+            ('a"b\\c\u00e9', "123456789012345678901234567890", None, None, None, None, None, b"{}"),
+            ("x.example", 2**63 - 1, "domain", "mal_domain", "inactive", -1, 2**70, b'{"v":"\xc3\xa9"}'),
+        ]
+        packed = pack_rows(rows)
+        assert unpack_rows(packed) == rows
+        assert packed.ids == [7, "123456789012345678901234567890", 2**63 - 1]
+        assert sorted(packed.counts, key=str) == sorted([("ip", "active", 1), (None, None, 1),
+                                                         ("domain", "inactive", 1)], key=str)
+
+    def test_packed_and_dict_rows_keep_arrival_order_and_columns(self, store: LookupStore) -> None:
+        """Rows added packed and one by one, interleaved, are stored in arrival order with their columns."""
+        first, second, third = [indicator(i) for i in range(5)], [indicator(i) for i in range(5, 9)], \
+            [indicator(i, value=f'odd"{i}\u00e9.example') for i in range(9, 12)]
+
+        def packed(rows: list[dict[str, Any]]) -> Any:
+            return pack_rows([load_row(stored_row(row)) for row in rows])
+
+        writer = store.begin("anomali")
+        writer.add_packed(packed(first))
+        writer.add(second)
+        writer.add_packed(packed(third))
+        assert writer.commit() == 12
+        assert list(store.iter_rows("anomali")) == first + second + third
+        assert store.query("anomali", match=third[1]["value"]) == [third[1]]
+        assert store.count("anomali", min_confidence=10) == 2
+        assert store.summary("anomali")["status"] == {"active": 12}
+
+    def test_packed_duplicates_keep_the_latest_update(self, store: LookupStore) -> None:
+        """An id repeated across packs is deduplicated at commit, keeping its highest update_id."""
+        old, new = indicator(1, update_id=5, status="active"), indicator(1, update_id=6, status="inactive")
+        writer = store.begin("anomali")
+        writer.add_packed(pack_rows([load_row(stored_row(new))]))
+        writer.add_packed(pack_rows([load_row(stored_row(old)), load_row(stored_row(indicator(2)))]))
+        assert writer.commit() == 2 and writer.duplicates == 1
+        assert [row["status"] for row in store.iter_rows("anomali")] == ["inactive", "active"]

@@ -21,6 +21,7 @@ from threatmatch.emulator.testing import run_emulator
 from threatmatch.providers.threatstream.row_worker import RowBuilders
 from threatmatch.providers.threatstream.source import ThreatStreamSource
 from threatmatch.storage.db import connect
+from threatmatch.storage.lookup_rows import unpack_rows
 from threatmatch.storage.providers_repo import ProviderRepo
 from threatmatch.storage.secrets import SecretBox
 
@@ -51,24 +52,24 @@ def test_helpers_build_the_same_rows_in_the_same_order(tmp_path: Path, emulator:
     local = _batches(tmp_path / "a", emulator, workers=0)
     helped = _batches(tmp_path / "b", emulator, workers=2, parallel_min=1)
     assert [(b.fetched, b.total, b.rejects) for b in helped] == [(b.fetched, b.total, b.rejects) for b in local]
-    ours = [row for batch in helped for row in batch.rows]
-    theirs = [row for batch in local for row in batch.rows]
+    ours = [row for batch in helped for row in unpack_rows(batch.packed)]
+    theirs = [row for batch in local for row in unpack_rows(batch.packed)]
     assert len(ours) == len(theirs) == 3500
-    assert [r._replace(row=b"") for r in ours] == [r._replace(row=b"") for r in theirs]
-    assert [_without_row_id(r.row) for r in ours] == [_without_row_id(r.row) for r in theirs]
-    assert len({orjson.loads(r.row)["p_row_id"] for r in ours}) == 3500
+    assert [r[:-1] for r in ours] == [r[:-1] for r in theirs]
+    assert [_without_row_id(r[-1]) for r in ours] == [_without_row_id(r[-1]) for r in theirs]
+    assert len({orjson.loads(r[-1])["p_row_id"] for r in ours}) == 3500
 
 
 def test_rejects_from_helpers_name_page_and_position() -> None:
     """An object a helper cannot use comes back as a reject with its page, cursor, position and reason."""
     builders = RowBuilders(1)
     try:
-        builders.submit([b'{"id": 1, "value": "10.0.0.1", "type": "ip"}', b'{"value": "x"}', b"[1]"],
+        builders.submit(b'{"objects": [{"id": 1, "value": "10.0.0.1", "type": "ip"}, {"value": "x"}, [1]]}',
                         parse_time="2026-01-01 00:00:00.000", number=4, cursor=77)
-        rows, rejects = builders.result()
+        packed, rejects = builders.result()
     finally:
         builders.close()
-    assert [r.match for r in rows] == [["10.0.0.1"]]
+    assert [r[0] for r in unpack_rows(packed)] == ["10.0.0.1"]
     assert [reject.split(":")[0] for reject in rejects] == ["page 4 (update_id > 77), object 1",
                                                            "page 4 (update_id > 77), object 2"]
     assert "integer `id`" in rejects[0]

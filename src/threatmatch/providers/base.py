@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
-from threatmatch.storage.lookup_store import StoredRow
+from threatmatch.storage.lookup_store import PackedRows, StoredRow
 
 
 class Batch(NamedTuple):
@@ -20,6 +20,7 @@ class Batch(NamedTuple):
     rejects: list[str]
     fetched: int  # objects received so far in this sync, rejects included
     total: int | None  # best estimate of how many objects this sync will receive
+    packed: PackedRows | None = None  # more rows, packed for the store (after ``rows``)
 
 
 class ProviderSettings(Protocol):

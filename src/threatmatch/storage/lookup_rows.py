@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import add, itemgetter
 from typing import Any, NamedTuple
 
 import orjson
 
-__all__ = ["StoredRow", "TableInfo", "dumps_row", "stored_id", "stored_row"]
+__all__ = ["LoadRow", "PackedRows", "StoredRow", "TableInfo", "dumps_row", "load_row", "pack_rows", "stored_id",
+           "stored_row", "unpack_rows"]
 
 _INT64 = (1 << 63) - 1
 
@@ -26,6 +30,11 @@ class StoredRow(NamedTuple):
     expiration_ts: str | None
     update_id: int | None
     row: bytes
+
+
+LoadRow = tuple[str | None, int | str | None, str | None, str | None, str | None, int | None, int | None, bytes]
+"""A row with at most one match value, in the order the store loads it (a plain tuple, cheap to make and move):
+``(match, id, type, itype, status, confidence, update_id, row JSON bytes)``."""
 
 
 @dataclass(frozen=True)
@@ -72,3 +81,51 @@ def stored_row(row: dict[str, Any], row_bytes: bytes | None = None) -> StoredRow
         expiration_ts=_text(row.get("expiration_ts")), update_id=_int(row.get("update_id")),
         row=row_bytes if row_bytes is not None else dumps_row(row),
     )
+
+
+def load_row(row: StoredRow) -> LoadRow:
+    """The load shape of a stored row that has at most one match value."""
+    if len(row.match) > 1:
+        raise ValueError("a row with several match values cannot be loaded as a LoadRow; use StoredRow")
+    return (row.match[0] if row.match else None, row.id, row.type, row.itype, row.status, row.confidence,
+            row.update_id, row.row)
+
+
+class PackedRows(NamedTuple):
+    """Load-shaped rows packed into two buffers, cheap to move between threads and processes and loaded by the
+    store in one statement: ``blob`` holds every row's JSON one after the other, ``meta`` is a JSON array with,
+    per row, ``[start (1-based), length, match, id, type, itype, status, confidence, update_id]``.
+    ``ids`` and ``counts`` (rows per type and status) let the store follow duplicates and totals without
+    reading them back."""
+
+    blob: bytes
+    meta: bytes
+    ids: list[int | str | None]
+    counts: list[tuple[str | None, str | None, int]]
+
+
+_ROW_BYTES = itemgetter(7)
+_COLUMNS = itemgetter(0, 1, 2, 3, 4, 5, 6)
+_ID, _TYPE, _STATUS = itemgetter(1), itemgetter(2), itemgetter(4)
+
+
+def pack_rows(rows: list[LoadRow]) -> PackedRows:
+    """Pack rows (every per-row step runs in C)."""
+    blobs = list(map(_ROW_BYTES, rows))
+    lengths = list(map(len, blobs))
+    starts = accumulate(lengths, initial=1)  # one more than there are rows: zip stops at the last row
+    entries = list(map(add, zip(starts, lengths, strict=False), map(_COLUMNS, rows)))
+    try:
+        meta = orjson.dumps(entries)
+    except TypeError:  # an integer beyond 64 bits (an update_id): kept as its digits
+        meta = json.dumps(entries, ensure_ascii=False, separators=(",", ":")).encode()
+    counts = Counter(zip(map(_TYPE, rows), map(_STATUS, rows), strict=True))
+    return PackedRows(b"".join(blobs), meta, list(map(_ID, rows)),
+                      [(type_, status, n) for (type_, status), n in counts.items()])
+
+
+def unpack_rows(packed: PackedRows) -> list[LoadRow]:
+    """The rows of a pack, as ``pack_rows`` was given them."""
+    blob = packed.blob
+    return [(m, i, t, it, s, c, u, blob[start - 1:start - 1 + length])
+            for start, length, m, i, t, it, s, c, u in json.loads(packed.meta)]

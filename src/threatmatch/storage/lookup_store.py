@@ -39,10 +39,22 @@ from threatmatch.storage.lookup_files import (
     remove_files,
     table_files,
 )
-from threatmatch.storage.lookup_rows import StoredRow, TableInfo, dumps_row, stored_id, stored_row
+from threatmatch.storage.lookup_rows import (
+    LoadRow,
+    PackedRows,
+    StoredRow,
+    TableInfo,
+    dumps_row,
+    load_row,
+    pack_rows,
+    stored_id,
+    stored_row,
+    unpack_rows,
+)
 from threatmatch.storage.lookup_writer import TableWriter, summary_of
 
-__all__ = ["LookupStore", "StoredRow", "TableInfo", "TableWriter", "dumps_row", "stored_id", "stored_row"]
+__all__ = ["LoadRow", "LookupStore", "PackedRows", "StoredRow", "TableInfo", "TableWriter", "dumps_row", "load_row",
+           "pack_rows", "stored_id", "stored_row", "unpack_rows"]
 
 _DECODE = msgspec.json.Decoder()
 _RETRIES = 5

@@ -32,18 +32,27 @@ from threatmatch.storage.lookup_files import (
     sync_file,
     table_files,
 )
-from threatmatch.storage.lookup_rows import StoredRow, stored_row
+from threatmatch.storage.lookup_rows import LoadRow, PackedRows, StoredRow, pack_rows, stored_row, unpack_rows
 
 STALE_AFTER_SECONDS = 600.0  # a building generation without a heartbeat this long is abandoned
 HEARTBEAT_SECONDS = 5.0
 FLUSH_ROWS = 5000
-QUEUED_BATCHES = 3  # batches waiting for the loader thread: bounds memory, lets building run ahead
+QUEUED_BATCHES = 4  # batches waiting for the loader thread: bounds memory, lets building run ahead
+BACKGROUND_FLUSH_BYTES = 32 << 20  # the flusher syncs the generation file each time it grew this much
 _INSERT = ("INSERT INTO lut (rowid, match, id, type, itype, status, confidence, update_id, row)"
            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+# Packed rows get the next rowid from SQLite (largest + 1): the same arrival-order numbering. One statement
+# loads a whole pack, so the loader thread holds the GIL once per pack, not once per row.
+_INSERT_LOADED = ("INSERT INTO lut (match, id, type, itype, status, confidence, update_id, row)"
+                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_PACKED = ("INSERT INTO lut (match, id, type, itype, status, confidence, update_id, row)"
+                  " SELECT m->>2, m->>3, m->>4, m->>5, m->>6, m->>7, m->>8, substr(?1, m->>0, m->>1)"
+                  " FROM (SELECT value AS m FROM json_each(?2) ORDER BY key)")
+PACKED_LOAD = sqlite3.sqlite_version_info >= (3, 38, 0)  # the ->> operator; older libraries load row by row
 # StoredRow fields by position: match, id, type, itype, status, confidence, (modified_ts, expiration_ts), update_id, row
 _MATCH, _ID, _TYPE, _ITYPE, _STATUS, _CONFIDENCE, _UPDATE_ID, _ROW = map(itemgetter, (0, 1, 2, 3, 4, 5, 8, 9))
 _LIVE: set[tuple[str, str]] = set()  # (database file, generation file) of writers alive in this process
-_Batch = tuple[list[tuple[Any, ...]], list[tuple[int, str]]]
+_Batch = tuple[str, Any, list[tuple[int, str]]]  # (insert statement, rows or a pack, extra match values)
 
 
 def _process_alive(pid: int) -> bool:
@@ -66,14 +75,58 @@ def summary_of(counts: Iterable[tuple[str | None, str | None, int]]) -> dict[str
     return {"type": dict(sorted(by_type.items())), "status": dict(sorted(by_status.items()))}
 
 
+class _Flusher:
+    """A thread writing the generation file's data to disk while the load goes on, a step behind it, so the
+    sync to disk before the swap only waits for the last few megabytes."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        self._wanted = threading.Event()
+        self._stop = False
+        self._flushed = 0
+        self._thread = threading.Thread(target=self._run, name="lookup-flusher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            if self._stop:
+                return
+            try:
+                os.fdatasync(self._fd)
+            except OSError:  # the final sync_file reports any real failure
+                return
+
+    def written(self) -> None:
+        """Called after each write: asks for a flush once enough new data is in the file."""
+        size = os.fstat(self._fd).st_size
+        if size - self._flushed >= BACKGROUND_FLUSH_BYTES:
+            self._flushed = size
+            self._wanted.set()
+
+    def close(self) -> None:
+        if self._stop:
+            return
+        self._stop = True
+        self._wanted.set()
+        self._thread.join()
+        os.close(self._fd)
+
+
 class _Loader:
     """A thread inserting queued batches into the generation file; its error is raised to the caller."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.error: BaseException | None = None
         self._cancel = False
         self._queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=QUEUED_BATCHES)
+        try:
+            self._flusher = _Flusher(path)
+        except OSError:
+            conn.close()
+            raise
         self._thread = threading.Thread(target=self._run, name="lookup-loader", daemon=True)
         self._thread.start()
 
@@ -85,9 +138,13 @@ class _Loader:
             if self.error is not None or self._cancel:
                 continue  # keep draining so the producer never blocks
             try:
-                self.conn.executemany(_INSERT, batch[0])
-                if batch[1]:
-                    self.conn.executemany("INSERT INTO lut_x (rid, match) VALUES (?, ?)", batch[1])
+                if batch[0] is _INSERT_PACKED:
+                    self.conn.execute(_INSERT_PACKED, batch[1])
+                else:
+                    self.conn.executemany(batch[0], batch[1])
+                if batch[2]:
+                    self.conn.executemany("INSERT INTO lut_x (rid, match) VALUES (?, ?)", batch[2])
+                self._flusher.written()
             except BaseException as exc:  # reported by put()/finish() in the caller's thread
                 self.error = exc
 
@@ -101,6 +158,7 @@ class _Loader:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
+        self._flusher.close()
         if not cancel:
             self._raise()
 
@@ -146,7 +204,7 @@ class TableWriter:
         _LIVE.add((self._db_file, str(self.path)))
         remove_files(stale)
         try:
-            self._loader = _Loader(create_build_file(self.path))
+            self._loader = _Loader(create_build_file(self.path), self.path)
         except BaseException:
             self._done = True
             self._forget()
@@ -196,15 +254,40 @@ class TableWriter:
             if len(self._pending) >= FLUSH_ROWS:
                 self._flush()
 
-    def _add_chunk(self, rows: list[StoredRow]) -> None:
-        if not rows:
+    def add_loaded(self, rows: list[LoadRow]) -> None:
+        """Add rows in load shape."""
+        if rows:
+            self.add_packed(pack_rows(rows))
+
+    def add_packed(self, packed: PackedRows) -> None:
+        """Add packed rows (the sync fast path: no per-row Python work here, one statement in the loader)."""
+        self._check_open()
+        if not packed.ids:
             return
-        ids = list(map(_ID, rows))
+        self._flush()  # rows added one by one before these are written first: arrival order is kept
+        self._note_ids(packed.ids)
+        for type_, status, n in packed.counts:
+            self._counts[(type_, status)] += n
+        self._inserted += len(packed.ids)
+        if PACKED_LOAD:
+            self._loader.put((_INSERT_PACKED, (packed.blob, packed.meta), []))
+        else:
+            self._loader.put((_INSERT_LOADED, unpack_rows(packed), []))
+        self._beat()
+
+    def _note_ids(self, ids: list[Any]) -> None:
+        """Remember the ids (``int | str | None``); a repeated one means dedupe at commit."""
         missing = ids.count(None)  # rows without an id are never duplicates
         before = len(self._ids)
         self._ids.update(ids if not missing else (i for i in ids if i is not None))
         if len(self._ids) - before != len(ids) - missing:
             self._repeated = True
+
+    def _add_chunk(self, rows: list[StoredRow]) -> None:
+        if not rows:
+            return
+        ids = list(map(_ID, rows))
+        self._note_ids(ids)
         types, statuses = list(map(_TYPE, rows)), list(map(_STATUS, rows))
         self._counts.update(zip(types, statuses, strict=True))
         matches = list(map(_MATCH, rows))
@@ -219,8 +302,11 @@ class TableWriter:
         if not self._pending:
             return
         self._inserted += len(self._pending)
-        self._loader.put((self._pending, self._extras))
+        self._loader.put((_INSERT, self._pending, self._extras))
         self._pending, self._extras = [], []
+        self._beat()
+
+    def _beat(self) -> None:
         if time.monotonic() - self._heartbeat > HEARTBEAT_SECONDS:
             self._heartbeat = time.monotonic()
             with transaction(self._conn):

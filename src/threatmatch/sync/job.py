@@ -76,7 +76,10 @@ def sync_provider(conn: sqlite3.Connection, home: Home, name: str, *, client: ht
     try:
         with LookupStore(conn).begin(name, config.kind) as writer:
             for batch in source.batches(now=started):
-                writer.add_stored(batch.rows)
+                if batch.rows:
+                    writer.add_stored(batch.rows)
+                if batch.packed is not None:
+                    writer.add_packed(batch.packed)
                 fetched = batch.fetched
                 rejected += len(batch.rejects)
                 samples.extend(batch.rejects[: MAX_REJECT_SAMPLES - len(samples)])

@@ -63,13 +63,19 @@ class RetryPolicy:
 
 
 class Page(NamedTuple):
-    """One page of indicators: each object's exact JSON bytes plus paging metadata."""
+    """One page of indicators: its body, each object's exact JSON text within it, and paging metadata."""
 
     number: int
-    objects: list[bytes]
+    raws: list[msgspec.Raw]  # views into ``body`` (no copy)
     total_count: int | None
     next: str | None
     cursor: int | None  # the update_id__gt this page was requested with (None on the first page)
+    body: bytes = b""
+
+    @property
+    def objects(self) -> list[bytes]:
+        """Each object's exact JSON bytes (copied out of the body)."""
+        return [bytes(raw) for raw in self.raws]
 
 
 class _Meta(msgspec.Struct, gc=False):
@@ -160,14 +166,14 @@ class ThreatStreamClient:
         for number in range(1, self._max_pages + 1):
             page = self.fetch(self.params(cursor, modified_before=modified_before), number=number, cursor=cursor)
             yield page
-            if not page.objects or page.next is None:
+            if not page.raws or page.next is None:
                 return
             cursor = self._advance(page, cursor)
         raise UpstreamError(f"stopped after {self._max_pages} pages of {self._page_size} indicators from "
                             f"{self.url}: the query matches more than this run allows; narrow the query")
 
     def _advance(self, page: Page, cursor: int | None) -> int:
-        last = _UPDATE_ID_DECODER.decode(page.objects[-1]).update_id
+        last = _UPDATE_ID_DECODER.decode(page.raws[-1]).update_id
         if isinstance(last, bool) or not isinstance(last, int):
             raise UpstreamError(f"page {page.number} from {self.url}: the last indicator has no integer "
                                 "update_id, so paging cannot continue; the server does not honour order_by=update_id")
@@ -236,9 +242,8 @@ class ThreatStreamClient:
                 "after every retry; try again later")) from None
         total = view.meta.total_count
         following = view.meta.next
-        return Page(number, [bytes(raw) for raw in view.objects],
-                    total if isinstance(total, int) and not isinstance(total, bool) else None,
-                    following if isinstance(following, str) and following else None, cursor)
+        return Page(number, view.objects, total if isinstance(total, int) and not isinstance(total, bool) else None,
+                    following if isinstance(following, str) and following else None, cursor, content)
 
     def _refused(self, status: int, response: httpx.Response, where: str) -> ProviderError:
         user = self._config.username

@@ -1,4 +1,4 @@
-"""Row building in helper processes: page objects in, built rows out, over each helper's stdin/stdout.
+"""Row building in helper processes: page bodies in, built rows out, over each helper's stdin/stdout.
 
 A large snapshot's rows are built by a few helper processes (``python -m`` this module) so that several
 cores build rows while the sync process fetches pages and stores the built rows. Pages go to the helpers
@@ -28,27 +28,27 @@ import msgspec
 
 from threatmatch.errors import SyncError
 from threatmatch.logtypes.rowid import RowIdGenerator
-from threatmatch.providers.threatstream.rows import decode_views, encode_objects
-from threatmatch.storage.lookup_rows import StoredRow
+from threatmatch.providers.threatstream.rows import decode_views, encode_objects, page_objects
+from threatmatch.storage.lookup_rows import PackedRows, pack_rows
 
-Built = tuple[list[StoredRow], list[str]]
-_Request = tuple[list[bytes], str, int, str]
+Built = tuple[PackedRows, list[str]]
+_Request = tuple[bytes, str, int, str]
 _LENGTH = struct.Struct("<Q")
 _PICKLED = b"P"  # never the first byte of a msgpack 2-element array
 _ENCODER = msgspec.msgpack.Encoder()
-_RESULT = msgspec.msgpack.Decoder(Built)
+_RESULT = msgspec.msgpack.Decoder(tuple[PackedRows, list[str]])
 _REQUEST = msgspec.msgpack.Decoder(_Request)
 
 
 def build_page(objects: list[bytes], *, parse_time: str, number: int, cursor: object,
                row_ids: Callable[[], str], body: bytes | None = None) -> Built:
-    """Rows of one page's objects, and the rejected ones with page, position and reason.
+    """Rows of one page's objects (packed for the store), and the rejected ones with page, position and reason.
 
     ``body`` (the page's JSON, when at hand) lets every object's fields be decoded in one call.
     """
     views = decode_views(body) if body is not None else None
     rows, errors = encode_objects(objects, views, parse_time=parse_time, row_ids=row_ids)
-    return rows, [f"page {number} (update_id > {cursor}), object {index}: {exc}" for index, exc in errors]
+    return pack_rows(rows), [f"page {number} (update_id > {cursor}), object {index}: {exc}" for index, exc in errors]
 
 
 def _encode_result(built: Built) -> bytes:
@@ -60,8 +60,8 @@ def _encode_result(built: Built) -> bytes:
 
 def _decode_result(data: bytes) -> Built:
     if data.startswith(_PICKLED):
-        rows, rejects = pickle.loads(data[len(_PICKLED):])  # noqa: S301 - written by our own helper process
-        return list(rows), list(rejects)
+        packed, rejects = pickle.loads(data[len(_PICKLED):])  # noqa: S301 - written by our own helper process
+        return PackedRows(*packed), list(rejects)
     built: Built = _RESULT.decode(data)
     return built
 
@@ -115,10 +115,11 @@ class RowBuilders:
     def pending(self) -> int:
         return len(self._order)
 
-    def submit(self, objects: list[bytes], *, parse_time: str, number: int, cursor: object) -> None:
+    def submit(self, body: bytes, *, parse_time: str, number: int, cursor: object) -> None:
+        """Queue one page (its body as received) for the next helper in turn."""
         worker = self._next
         self._next = (self._next + 1) % len(self._procs)
-        self._feeds[worker].put(_ENCODER.encode((objects, parse_time, number, f"{cursor}")))
+        self._feeds[worker].put(_ENCODER.encode((body, parse_time, number, f"{cursor}")))
         self._order.append(worker)
 
     def result(self) -> Built:
@@ -154,8 +155,9 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """A helper's loop: build each requested page until stdin closes."""
     row_ids = RowIdGenerator()  # its random node part differs per process: ids stay unique across helpers
     while (data := _read_frame(stdin)) is not None:
-        objects, parse_time, number, cursor = _REQUEST.decode(data)
-        built = build_page(objects, parse_time=parse_time, number=number, cursor=cursor, row_ids=row_ids)
+        body, parse_time, number, cursor = _REQUEST.decode(data)
+        built = build_page(page_objects(body), parse_time=parse_time, number=number, cursor=cursor, row_ids=row_ids,
+                           body=body)
         _write_frame(stdout, _encode_result(built))
 
 

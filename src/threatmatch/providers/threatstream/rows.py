@@ -33,10 +33,10 @@ from threatmatch.providers.threatstream.row_fields import (
     indicator_fields,
     url_host,
 )
-from threatmatch.storage.lookup_store import StoredRow, stored_row
+from threatmatch.storage.lookup_store import LoadRow, StoredRow, load_row, stored_row
 
 __all__ = ["LOG_TYPE", "SCHEMA_VERSION", "build_row", "decode_views", "encode_objects", "encode_raw", "event_time",
-           "fast_canonical", "fast_ip", "indicator_fields", "url_host"]
+           "fast_canonical", "fast_ip", "indicator_fields", "page_objects", "url_host"]
 
 LOG_TYPE = "Anomali.Indicator"
 SCHEMA_VERSION = 0
@@ -77,8 +77,13 @@ class _Views(msgspec.Struct, gc=False):
     objects: list[_View]
 
 
+class _Objects(msgspec.Struct, gc=False):
+    objects: list[msgspec.Raw]
+
+
 _VIEW_DECODER = msgspec.json.Decoder(_View)
 _PAGE_VIEWS = msgspec.json.Decoder(_Views)
+_PAGE_OBJECTS = msgspec.json.Decoder(_Objects)
 _DECODE = msgspec.json.Decoder()
 
 
@@ -122,6 +127,11 @@ def build_row(obj: Any, *, parse_time: str, row_id: str, where: str = "") -> dic
     return row
 
 
+def page_objects(page: bytes) -> list[bytes]:
+    """Each object's exact JSON bytes from a page body (``{"objects": [...], ...}``)."""
+    return [bytes(raw) for raw in _PAGE_OBJECTS.decode(page).objects]
+
+
 def decode_views(page: bytes) -> list[Any] | None:
     """The views of every object of a page body (``{"objects": [...]}``) in one call; None when the page
     holds anything but objects there (``encode_objects`` then decodes and rejects object by object)."""
@@ -144,15 +154,20 @@ def encode_raw(raw: bytes, *, parse_time: str, row_id: str, where: str = "") -> 
     rows, rejects = encode_objects([raw], None, parse_time=parse_time, row_ids=lambda: row_id, where=[where])
     if rejects:
         raise rejects[0][1]
-    return rows[0]
+    match, obj_id, kind, itype, status, confidence, update_id, row = rows[0]
+    view = _VIEW_DECODER.decode(raw)
+    modified, expires = view.modified_ts, view.expiration_ts
+    return StoredRow([match] if match is not None else [], obj_id, kind, itype, status, confidence,
+                     modified if type(modified) is str else None, expires if type(expires) is str else None,
+                     update_id, row)
 
 
 def encode_objects(objects: Sequence[bytes], views: list[Any] | None, *, parse_time: str,
                    row_ids: Callable[[], str], where: Sequence[str] = ()
-                   ) -> tuple[list[StoredRow], list[tuple[int, ParseError]]]:
-    """Rows of many objects (``views``: ``decode_views`` of their page, or None to decode each object here),
-    and ``(position, error)`` for each object rejected. ``where[i]`` prefixes object ``i``'s error."""
-    rows: list[StoredRow] = []
+                   ) -> tuple[list[LoadRow], list[tuple[int, ParseError]]]:
+    """Rows of many objects in load shape (``views``: ``decode_views`` of their page, or None to decode each
+    object here), and ``(position, error)`` for each object rejected. ``where[i]`` prefixes object ``i``'s error."""
+    rows: list[LoadRow] = []
     rejects: list[tuple[int, ParseError]] = []
     tail = _tail(parse_time)
     quoted_parse_time = encode_basestring(parse_time)
@@ -182,7 +197,7 @@ def encode_objects(objects: Sequence[bytes], views: list[Any] | None, *, parse_t
                 and view.p_any_sha256_hashes is _ABSENT and view.p_any_emails is _ABSENT
                 and view.p_event_time is _ABSENT and view.p_parse_time is _ABSENT and view.p_log_type is _ABSENT
                 and view.p_row_id is _ABSENT and view.p_schema_version is _ABSENT):
-            add(stored_row(build_row(_DECODE.decode(raw), parse_time=parse_time, row_id=row_id)))
+            add(load_row(stored_row(build_row(_DECODE.decode(raw), parse_time=parse_time, row_id=row_id))))
             continue
         kind, modified = view.type, view.modified_ts
         match, members = added_json(value, kind, view.subtype, view.ip)
@@ -191,13 +206,10 @@ def encode_objects(objects: Sequence[bytes], views: list[Any] | None, *, parse_t
             when = encode_basestring(f"{modified[:10]} {modified[11:23]}")
         else:
             when = encode_basestring(event_time(modified, parse_time)) if modified is not None else quoted_parse_time
-        itype, status, confidence, expires = view.itype, view.status, view.confidence, view.expiration_ts
-        add(StoredRow(  # positional: match, id, type, itype, status, confidence, modified_ts, expiration_ts, ...
-            [match], obj_id if -_INT64 <= obj_id <= _INT64 else str(obj_id), kind if type(kind) is str else None,
-            itype if type(itype) is str else None, status if type(status) is str else None,
-            confidence if type(confidence) is int else None, modified if type(modified) is str else None,
-            expires if type(expires) is str else None, update_id,
-            raw[:-1] + f',{members},"p_event_time":{when}{tail}{encode_basestring(row_id)},'
-                       f'"p_schema_version":{SCHEMA_VERSION}}}'.encode(),
-        ))
+        itype, status, confidence = view.itype, view.status, view.confidence
+        add((match, obj_id if -_INT64 <= obj_id <= _INT64 else str(obj_id), kind if type(kind) is str else None,
+             itype if type(itype) is str else None, status if type(status) is str else None,
+             confidence if type(confidence) is int else None, update_id,
+             raw[:-1] + f',{members},"p_event_time":{when}{tail}{encode_basestring(row_id)},'
+                        f'"p_schema_version":{SCHEMA_VERSION}}}'.encode()))
     return rows, rejects

@@ -76,19 +76,19 @@ class ThreatStreamSource:
             built = self._built_by_helpers(first, pages, parse_time)
         else:
             built = ((page, build_page(page.objects, parse_time=parse_time, number=page.number, cursor=page.cursor,
-                                       row_ids=self._row_ids)) for page in _chain(first, pages))
+                                       row_ids=self._row_ids, body=page.body)) for page in _chain(first, pages))
         fetched = 0
-        for page, (rows, rejects) in built:
+        for page, (packed, rejects) in built:
             total = fetched + page.total_count if page.total_count is not None else None
-            fetched += len(page.objects)
-            yield Batch(rows, rejects, fetched, max(total, fetched) if total is not None else None)
+            fetched += len(page.raws)
+            yield Batch([], rejects, fetched, max(total, fetched) if total is not None else None, packed)
 
     def _built_by_helpers(self, first: Page, pages: Iterator[Page], parse_time: str) -> Iterator[tuple[Page, Built]]:
         builders = RowBuilders(self._workers)
         waiting: deque[Page] = deque()
         try:
             for page in _chain(first, pages):
-                builders.submit(page.objects, parse_time=parse_time, number=page.number, cursor=page.cursor)
+                builders.submit(page.body, parse_time=parse_time, number=page.number, cursor=page.cursor)
                 waiting.append(page)
                 if builders.pending > 2 * self._workers:
                     yield waiting.popleft(), builders.result()
