@@ -37,7 +37,7 @@ from threatmatch.providers.threatstream.client import _PAGE_DECODER, ThreatStrea
 from threatmatch.providers.threatstream.config import make_config
 from threatmatch.providers.threatstream.row_worker import RowBuilders, build_page
 from threatmatch.providers.threatstream.rows import page_objects
-from threatmatch.providers.threatstream.source import MAX_WORKERS, available_cores, default_workers
+from threatmatch.providers.threatstream.source import MAX_WORKERS, available_cores
 from threatmatch.storage.db import connect
 from threatmatch.storage.lookup_store import LookupStore
 from threatmatch.storage.providers_repo import ProviderRepo
@@ -151,7 +151,6 @@ def main() -> None:
         def replay(request: httpx.Request) -> httpx.Response:
             return httpx.Response(200, content=pages[request.url.params.get("update_id__gt")])
 
-        sync_workers = default_workers()  # what the client-side sync below decides (machine load at its start)
         ctx = mp.get_context("spawn")
         stop, results = ctx.Event(), ctx.Queue()
         watcher = ctx.Process(target=reader, args=(str(home.database), stop, results, probe))
@@ -199,7 +198,7 @@ def main() -> None:
 
     n = decoded
     print(f"machine: {os.cpu_count()} cores, load average {load_before[0]:.1f} before / "
-          f"{os.getloadavg()[0]:.1f} after (1 min); the client-side sync used {sync_workers} row-building "
+          f"{os.getloadavg()[0]:.1f} after (1 min); the client-side sync used {client_side.helpers} row-building "
           "helper processes (0 = built in its own process: no idle core)")
     print()
     print(f"{'stage':<62}{'seconds':>9}{'indicators/s':>16}")

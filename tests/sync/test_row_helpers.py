@@ -19,7 +19,13 @@ from tests.sync.helpers import FAST_RETRY, add_provider
 
 from threatmatch.emulator.testing import run_emulator
 from threatmatch.providers.threatstream.row_worker import RowBuilders
-from threatmatch.providers.threatstream.source import ThreatStreamSource
+from threatmatch.providers.threatstream.source import (
+    MAX_WORKERS,
+    ThreatStreamSource,
+    available_cores,
+    default_workers,
+    idle_cores,
+)
 from threatmatch.storage.db import connect
 from threatmatch.storage.lookup_rows import unpack_rows
 from threatmatch.storage.providers_repo import ProviderRepo
@@ -100,3 +106,13 @@ def test_helpers_exit_when_the_sync_process_is_killed() -> None:
     while time.monotonic() < deadline and not all(_gone(pid) for pid in helpers):
         time.sleep(0.05)
     assert all(_gone(pid) for pid in helpers)
+
+
+def test_helpers_are_chosen_only_with_a_spare_core() -> None:
+    """Helpers need the sync's own core plus half a core idle; idle CPU is measured from /proc/stat when present."""
+    cores = available_cores()
+    expected = min(cores, MAX_WORKERS) if cores > 1 else 0
+    assert default_workers(idle=float(cores)) == expected
+    assert default_workers(idle=1.4) == 0
+    measured = idle_cores(0.02)
+    assert measured is None or 0.0 <= measured <= (os.cpu_count() or 1) + 0.01

@@ -46,6 +46,7 @@ class SyncResult:
     network_wait_s: float
     generation: int
     reject_samples: list[str] = field(default_factory=list)
+    helpers: int = 0  # row-building helper processes used (0: rows built in the sync's own process)
 
     @property
     def client_seconds(self) -> float:
@@ -99,7 +100,8 @@ def sync_provider(conn: sqlite3.Connection, home: Home, name: str, *, client: ht
         provider=name, started_at=started.astimezone(UTC).isoformat(), rows=count, fetched=fetched,
         rejected=rejected, duplicates=writer.duplicates, by_type=writer.summary["type"],
         by_status=writer.summary["status"], duration_s=time.monotonic() - clock,
-        network_wait_s=source.client.wait_seconds, generation=writer.generation, reject_samples=samples)
+        network_wait_s=source.client.wait_seconds, generation=writer.generation, reject_samples=samples,
+        helpers=source.helpers)
     repo.record_success(name, started, duration_s=result.duration_s, row_count=count, counts=result.counts(),
                         refresh_minutes=config.refresh_minutes)
     return result

@@ -9,6 +9,7 @@ ones. Small snapshots, and any snapshot on a busy machine, are built in this pro
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -25,30 +26,57 @@ from threatmatch.timefmt import panther_ts
 PARALLEL_MIN_INDICATORS = 50_000  # below this, starting helper processes costs more than it saves
 MAX_WORKERS = 4
 IDLE_CORES_FOR_HELPERS = 0.5
+IDLE_SAMPLE_SECONDS = 0.05  # how long a large sync samples the machine's idle CPU before choosing helpers
 
 
 def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def default_workers() -> int:
+def cpu_times() -> tuple[float, float] | None:
+    """(idle, total) CPU time of the whole machine so far, in clock ticks (Linux ``/proc/stat``); None elsewhere."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [float(x) for x in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 5:
+        return None
+    return fields[3] + fields[4], sum(fields[:8])  # idle + iowait; user..steal
+
+
+def idle_cores(seconds: float = IDLE_SAMPLE_SECONDS) -> float | None:
+    """Cores other processes leave idle, measured over ``seconds`` while this process sleeps (None: unknown)."""
+    before = cpu_times()
+    time.sleep(seconds)
+    after = cpu_times()
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (os.cpu_count() or 1) * (after[0] - before[0]) / (after[1] - before[1])
+
+
+def default_workers(idle: float | None = None) -> int:
     """Helper processes for a large sync: one per core (at most ``MAX_WORKERS``) when the machine has idle
     cores, else none (0: rows are built in the sync's own process).
 
-    Helpers cost some CPU of their own (start-up, moving rows between processes); on a machine whose cores
-    are already busy they slow the sync down instead of speeding it up, so the 1-minute load average
-    decides: at least ``IDLE_CORES_FOR_HELPERS`` cores idle.
+    Helpers cost some CPU of their own (start-up, moving pages and rows between processes); on a machine whose
+    cores are already busy they slow the sync down instead of speeding it up. ``idle`` (from ``idle_cores``)
+    must leave this process a core plus ``IDLE_CORES_FOR_HELPERS``; when it is not measured, the 1-minute load
+    average must leave ``IDLE_CORES_FOR_HELPERS`` cores.
     """
     cores = available_cores()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return min(cores, MAX_WORKERS) if cores > 1 and cores - load >= IDLE_CORES_FOR_HELPERS else 0
+    if idle is not None:
+        spare = idle - 1.0
+    else:
+        spare = cores - (os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0)
+    return min(cores, MAX_WORKERS) if cores > 1 and spare >= IDLE_CORES_FOR_HELPERS else 0
 
 
 class ThreatStreamSource:
     """``IndicatorSource`` for one ThreatStream provider.
 
     ``workers`` helper processes build the rows when the snapshot has at least ``parallel_min`` indicators
-    (``workers=0``: always in this process).
+    (``workers=0``: always in this process; None: ``default_workers`` decides from the machine's idle cores).
     """
 
     kind = "threatstream"
@@ -60,8 +88,9 @@ class ThreatStreamSource:
         self.config = config
         self.client = ThreatStreamClient(http, config, retry=retry, page_size=page_size, timeout=timeout)
         self._row_ids = row_ids or RowIdGenerator()
-        self._workers = default_workers() if workers is None else workers
+        self._workers = workers
         self._parallel_min = parallel_min
+        self.helpers = 0  # helper processes the last ``batches()`` used
 
     def batches(self, *, now: datetime) -> Iterator[Batch]:
         """One batch per API page; totals follow ``meta.total_count`` (which shrinks as keyset paging advances)."""
@@ -72,8 +101,13 @@ class ThreatStreamSource:
         first = next(pages, None)
         if first is None:
             return
-        if self._workers > 0 and first.total_count is not None and first.total_count >= self._parallel_min:
-            built = self._built_by_helpers(first, pages, parse_time)
+        large = first.total_count is not None and first.total_count >= self._parallel_min
+        workers = self._workers
+        if workers is None:
+            workers = default_workers(idle_cores()) if large else 0
+        self.helpers = workers if large else 0
+        if self.helpers > 0:
+            built = self._built_by_helpers(first, pages, parse_time, workers)
         else:
             built = ((page, build_page(page.objects, parse_time=parse_time, number=page.number, cursor=page.cursor,
                                        row_ids=self._row_ids, body=page.body)) for page in _chain(first, pages))
@@ -83,14 +117,15 @@ class ThreatStreamSource:
             fetched += len(page.raws)
             yield Batch([], rejects, fetched, max(total, fetched) if total is not None else None, packed)
 
-    def _built_by_helpers(self, first: Page, pages: Iterator[Page], parse_time: str) -> Iterator[tuple[Page, Built]]:
-        builders = RowBuilders(self._workers)
+    def _built_by_helpers(self, first: Page, pages: Iterator[Page], parse_time: str,
+                          workers: int) -> Iterator[tuple[Page, Built]]:
+        builders = RowBuilders(workers)
         waiting: deque[Page] = deque()
         try:
             for page in _chain(first, pages):
                 builders.submit(page.body, parse_time=parse_time, number=page.number, cursor=page.cursor)
                 waiting.append(page)
-                if builders.pending > 2 * self._workers:
+                if builders.pending > 2 * workers:
                     yield waiting.popleft(), builders.result()
             while waiting:
                 yield waiting.popleft(), builders.result()
