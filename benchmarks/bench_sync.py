@@ -32,10 +32,9 @@ import httpx
 import orjson
 
 from threatmatch.home import Home
-from threatmatch.logtypes.rowid import RowIdGenerator
 from threatmatch.providers.threatstream.client import _PAGE_DECODER, ThreatStreamClient
 from threatmatch.providers.threatstream.config import make_config
-from threatmatch.providers.threatstream.row_worker import RowBuilders, build_page
+from threatmatch.providers.threatstream.row_worker import PageRowIds, RowBuilders, build_page
 from threatmatch.providers.threatstream.rows import page_objects
 from threatmatch.providers.threatstream.source import MAX_WORKERS, available_cores
 from threatmatch.storage.db import connect
@@ -163,7 +162,7 @@ def main() -> None:
         seen = results.get(timeout=60)
         watcher.join(timeout=30)
 
-        row_ids = RowIdGenerator()
+        row_ids = PageRowIds().take
         started = time.perf_counter()
         for number, body in enumerate(pages.values(), start=1):  # rows dropped page by page, as the sync does
             build_page(page_objects(body), parse_time=PARSE_TIME, number=number, cursor=None, row_ids=row_ids,

@@ -18,7 +18,7 @@ import pytest
 from tests.sync.helpers import FAST_RETRY, add_provider
 
 from threatmatch.emulator.testing import run_emulator
-from threatmatch.providers.threatstream.row_worker import RowBuilders
+from threatmatch.providers.threatstream.row_worker import PageRowIds, RowBuilders
 from threatmatch.providers.threatstream.source import (
     MAX_WORKERS,
     ThreatStreamSource,
@@ -116,3 +116,13 @@ def test_helpers_are_chosen_only_with_a_spare_core() -> None:
     assert default_workers(idle=1.4) == 0
     measured = idle_cores(0.02)
     assert measured is None or 0.0 <= measured <= (os.cpu_count() or 1) + 0.01
+
+
+def test_page_row_ids_are_unique_hex_across_pages_generators_and_counter_wrap() -> None:
+    """PageRowIds hands out 32-hex ids that never repeat, across pages, instances and a counter wrap."""
+    first, second = PageRowIds(), PageRowIds()
+    taken = first.take(1000) + first.take(3) + second.take(1000)
+    first._next = (1 << 32) - 2  # the counter is about to wrap: the time part moves on
+    taken += first.take(5)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in taken)
+    assert len(set(taken)) == len(taken)

@@ -160,7 +160,7 @@ def indicator_fields(value: str, kind: Any, subtype: Any, ip: Any) -> dict[str, 
         if email is not None:
             found["p_any_emails"] = [email]
     elif kind == "md5":
-        hashed = _hash_field(value, subtype)
+        hashed = _hash_field(value, None)
         if hashed is not None:
             found[hashed[0]] = [hashed[1]]
     if isinstance(ip, str) and ip and kind in ("ip", "ipv6", "domain", "url") and not (ips and ip == value):
@@ -186,11 +186,13 @@ _DIGEST_FIELDS = {32: "p_any_md5_hashes", 40: "p_any_sha1_hashes", 64: "p_any_sh
 _ADDRESS_KINDS = frozenset({"ip", "ipv6", "domain", "url"})
 
 
-def added_json(value: str, kind: Any, subtype: Any, ip: Any) -> tuple[str, str]:
+def added_json(value: str, kind: Any, ip: Any) -> tuple[str, str]:
     """``(match value, JSON member text)``: ``"match":[...]`` and the ``p_any_*`` members, in the order
     ``build_row`` writes them, with the content of ``fast_canonical`` + ``indicator_fields``.
 
-    Work is shared between the two (the value is parsed as an address or a digest once); strings are escaped
+    A hash's field depends on its length only (``_hash_field`` ignores a ``subtype`` naming another length), so
+    ``subtype`` is not needed. Work is shared between the two (the value is parsed as an address or a digest
+    once); strings are escaped
     by ``json.encoder.encode_basestring`` (C), which leaves non-ASCII text as is (the row is UTF-8 JSON).
     """
     rest = ""
@@ -231,7 +233,7 @@ def added_json(value: str, kind: Any, subtype: Any, ip: Any) -> tuple[str, str]:
         if email is not None:
             rest = _member("p_any_emails", email)
     elif kind == "md5":
-        hashed = _hash_field(value, subtype)
+        hashed = _hash_field(value, None)
         if hashed is not None:
             rest = _member(hashed[0], hashed[1])
     if type(ip) is str and ip and kind in _ADDRESS_KINDS and not (ips and ip == value):

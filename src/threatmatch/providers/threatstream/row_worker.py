@@ -19,6 +19,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,6 @@ from typing import IO
 import msgspec
 
 from threatmatch.errors import SyncError
-from threatmatch.logtypes.rowid import RowIdGenerator
 from threatmatch.providers.threatstream.rows import decode_views, encode_objects, page_objects
 from threatmatch.storage.lookup_rows import PackedRows, pack_rows
 
@@ -40,14 +40,45 @@ _RESULT = msgspec.msgpack.Decoder(tuple[PackedRows, list[str]])
 _REQUEST = msgspec.msgpack.Decoder(_Request)
 
 
+_EPOCH_2020_US = 1_577_836_800_000_000
+
+
+class PageRowIds:
+    """``p_row_id`` values a page at a time: ``take(n)`` returns ``n`` new 32-hex ids.
+
+    Same layout as ``threatmatch.logtypes.rowid``: 6 random bytes chosen per instance (so ids of different
+    processes never meet), 6 bytes of microseconds since 2020 at start, a 4-byte counter; the time part moves
+    on when the counter would wrap. One instance per thread.
+    """
+
+    def __init__(self) -> None:
+        self._node = os.urandom(6).hex()
+        self._start = -1
+        self._prefix = ""
+        self._next = 1 << 32  # a time part is chosen on first use
+
+    def take(self, count: int) -> list[str]:
+        if self._next + count > 1 << 32:
+            self._start = max(time.time_ns() // 1000 - _EPOCH_2020_US, self._start + 1) & 0xFFFFFFFFFFFF
+            self._prefix = f"{self._node}{self._start:012x}"
+            self._next = 0
+        first = self._next
+        self._next += count
+        return list(map(self._prefix.__add__, map(_HEX8, range(first, first + count))))
+
+
+_HEX8 = "{:08x}".format
+
+
 def build_page(objects: list[bytes], *, parse_time: str, number: int, cursor: object,
-               row_ids: Callable[[], str], body: bytes | None = None) -> Built:
+               row_ids: Callable[[int], list[str]], body: bytes | None = None) -> Built:
     """Rows of one page's objects (packed for the store), and the rejected ones with page, position and reason.
 
-    ``body`` (the page's JSON, when at hand) lets every object's fields be decoded in one call.
+    ``body`` (the page's JSON, when at hand) lets every object's fields be decoded in one call; ``row_ids(n)``
+    gives ``n`` new row ids (``PageRowIds().take``).
     """
     views = decode_views(body) if body is not None else None
-    rows, errors = encode_objects(objects, views, parse_time=parse_time, row_ids=row_ids)
+    rows, errors = encode_objects(objects, views, parse_time=parse_time, row_ids=row_ids(len(objects)))
     return pack_rows(rows), [f"page {number} (update_id > {cursor}), object {index}: {exc}" for index, exc in errors]
 
 
@@ -153,7 +184,7 @@ class RowBuilders:
 
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """A helper's loop: build each requested page until stdin closes."""
-    row_ids = RowIdGenerator()  # its random node part differs per process: ids stay unique across helpers
+    row_ids = PageRowIds().take  # its random node part differs per process: ids stay unique across helpers
     while (data := _read_frame(stdin)) is not None:
         body, parse_time, number, cursor = _REQUEST.decode(data)
         built = build_page(page_objects(body), parse_time=parse_time, number=number, cursor=cursor, row_ids=row_ids,

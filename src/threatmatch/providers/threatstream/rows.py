@@ -18,7 +18,7 @@ text, to the original bytes, so every API field is kept byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -50,13 +50,11 @@ class _View(msgspec.Struct, gc=False):
     id: Any = None
     value: Any = None
     type: Any = None
-    subtype: Any = None
     itype: Any = None
     status: Any = None
     confidence: Any = None
     ip: Any = None
     modified_ts: Any = None
-    expiration_ts: Any = None
     update_id: Any = None
     # An object already holding one of these keys takes the dict path (a spliced row would repeat the key).
     match: Any = _ABSENT
@@ -81,7 +79,13 @@ class _Objects(msgspec.Struct, gc=False):
     objects: list[msgspec.Raw]
 
 
+class _Times(msgspec.Struct, gc=False):
+    modified_ts: Any = None
+    expiration_ts: Any = None
+
+
 _VIEW_DECODER = msgspec.json.Decoder(_View)
+_TIMES_DECODER = msgspec.json.Decoder(_Times)
 _PAGE_VIEWS = msgspec.json.Decoder(_Views)
 _PAGE_OBJECTS = msgspec.json.Decoder(_Objects)
 _DECODE = msgspec.json.Decoder()
@@ -151,22 +155,23 @@ def encode_raw(raw: bytes, *, parse_time: str, row_id: str, where: str = "") -> 
     The row's JSON is the original object bytes with the derived fields appended, so every API field is
     kept exactly as returned. Raises ``ParseError`` like ``build_row``.
     """
-    rows, rejects = encode_objects([raw], None, parse_time=parse_time, row_ids=lambda: row_id, where=[where])
+    rows, rejects = encode_objects([raw], None, parse_time=parse_time, row_ids=[row_id], where=[where])
     if rejects:
         raise rejects[0][1]
     match, obj_id, kind, itype, status, confidence, update_id, row = rows[0]
-    view = _VIEW_DECODER.decode(raw)
-    modified, expires = view.modified_ts, view.expiration_ts
+    times = _TIMES_DECODER.decode(raw)
+    modified, expires = times.modified_ts, times.expiration_ts
     return StoredRow([match] if match is not None else [], obj_id, kind, itype, status, confidence,
                      modified if type(modified) is str else None, expires if type(expires) is str else None,
                      update_id, row)
 
 
 def encode_objects(objects: Sequence[bytes], views: list[Any] | None, *, parse_time: str,
-                   row_ids: Callable[[], str], where: Sequence[str] = ()
+                   row_ids: Sequence[str], where: Sequence[str] = ()
                    ) -> tuple[list[LoadRow], list[tuple[int, ParseError]]]:
     """Rows of many objects in load shape (``views``: ``decode_views`` of their page, or None to decode each
-    object here), and ``(position, error)`` for each object rejected. ``where[i]`` prefixes object ``i``'s error."""
+    object here; ``row_ids``: one unused ``p_row_id`` per object), and ``(position, error)`` for each object
+    rejected. ``where[i]`` prefixes object ``i``'s error."""
     rows: list[LoadRow] = []
     rejects: list[tuple[int, ParseError]] = []
     tail = _tail(parse_time)
@@ -190,7 +195,7 @@ def encode_objects(objects: Sequence[bytes], views: list[Any] | None, *, parse_t
             except ParseError as exc:
                 rejects.append((index, exc))
                 continue
-        row_id = row_ids()
+        row_id = row_ids[index]
         if raw[-1:] != b"}" or not (
                 view.match is _ABSENT and view.p_any_ip_addresses is _ABSENT and view.p_any_domain_names is _ABSENT
                 and view.p_any_md5_hashes is _ABSENT and view.p_any_sha1_hashes is _ABSENT
@@ -200,7 +205,7 @@ def encode_objects(objects: Sequence[bytes], views: list[Any] | None, *, parse_t
             add(load_row(stored_row(build_row(_DECODE.decode(raw), parse_time=parse_time, row_id=row_id))))
             continue
         kind, modified = view.type, view.modified_ts
-        match, members = added_json(value, kind, view.subtype, view.ip)
+        match, members = added_json(value, kind, view.ip)
         if type(modified) is str and len(modified) == 24 and modified[10] == "T" and modified[23] == "Z" \
                 and modified[19] == ".":
             when = encode_basestring(f"{modified[:10]} {modified[11:23]}")

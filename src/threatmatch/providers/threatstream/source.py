@@ -16,11 +16,10 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from threatmatch.logtypes.rowid import RowIdGenerator
 from threatmatch.providers.base import Batch
 from threatmatch.providers.threatstream.client import PAGE_SIZE, Page, RetryPolicy, ThreatStreamClient
 from threatmatch.providers.threatstream.config import ProviderConfig
-from threatmatch.providers.threatstream.row_worker import Built, RowBuilders, build_page
+from threatmatch.providers.threatstream.row_worker import Built, PageRowIds, RowBuilders, build_page
 from threatmatch.timefmt import panther_ts
 
 PARALLEL_MIN_INDICATORS = 50_000  # below this, starting helper processes costs more than it saves
@@ -83,11 +82,11 @@ class ThreatStreamSource:
 
     def __init__(self, config: ProviderConfig, http: httpx.Client, *, retry: RetryPolicy | None = None,
                  page_size: int = PAGE_SIZE, timeout: float = 30.0,
-                 row_ids: Callable[[], str] | None = None, workers: int | None = None,
+                 row_ids: Callable[[int], list[str]] | None = None, workers: int | None = None,
                  parallel_min: int = PARALLEL_MIN_INDICATORS) -> None:
         self.config = config
         self.client = ThreatStreamClient(http, config, retry=retry, page_size=page_size, timeout=timeout)
-        self._row_ids = row_ids or RowIdGenerator()
+        self._row_ids = row_ids or PageRowIds().take
         self._workers = workers
         self._parallel_min = parallel_min
         self.helpers = 0  # helper processes the last ``batches()`` used
