@@ -176,7 +176,7 @@ def main() -> None:
             builders = RowBuilders(workers)
             try:
                 for number, body in enumerate(pages.values(), start=1):
-                    builders.submit(body, parse_time=PARSE_TIME, number=number, cursor=None)
+                    builders.submit(page_objects(body), parse_time=PARSE_TIME, number=number, cursor=None)
                     if builders.pending > 2 * workers:
                         builders.result()
                 while builders.pending:

@@ -70,7 +70,7 @@ def test_rejects_from_helpers_name_page_and_position() -> None:
     """An object a helper cannot use comes back as a reject with its page, cursor, position and reason."""
     builders = RowBuilders(1)
     try:
-        builders.submit(b'{"objects": [{"id": 1, "value": "10.0.0.1", "type": "ip"}, {"value": "x"}, [1]]}',
+        builders.submit([b'{"id": 1, "value": "10.0.0.1", "type": "ip"}', b'{"value": "x"}', b"[1]"],
                         parse_time="2026-01-01 00:00:00.000", number=4, cursor=77)
         packed, rejects = builders.result()
     finally:

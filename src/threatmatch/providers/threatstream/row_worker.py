@@ -1,4 +1,4 @@
-"""Row building in helper processes: page bodies in, built rows out, over each helper's stdin/stdout.
+"""Row building in helper processes: page objects in, packed rows out, over each helper's stdin/stdout.
 
 A large snapshot's rows are built by a few helper processes (``python -m`` this module) so that several
 cores build rows while the sync process fetches pages and stores the built rows. Pages go to the helpers
@@ -28,11 +28,11 @@ from typing import IO
 import msgspec
 
 from threatmatch.errors import SyncError
-from threatmatch.providers.threatstream.rows import decode_views, encode_objects, page_objects
+from threatmatch.providers.threatstream.rows import decode_views, encode_objects
 from threatmatch.storage.lookup_rows import PackedRows, pack_rows
 
 Built = tuple[PackedRows, list[str]]
-_Request = tuple[bytes, str, int, str]
+_Request = tuple[list[bytes], str, int, str]
 _LENGTH = struct.Struct("<Q")
 _PICKLED = b"P"  # never the first byte of a msgpack 2-element array
 _ENCODER = msgspec.msgpack.Encoder()
@@ -146,11 +146,11 @@ class RowBuilders:
     def pending(self) -> int:
         return len(self._order)
 
-    def submit(self, body: bytes, *, parse_time: str, number: int, cursor: object) -> None:
-        """Queue one page (its body as received) for the next helper in turn."""
+    def submit(self, objects: list[bytes], *, parse_time: str, number: int, cursor: object) -> None:
+        """Queue one page's objects for the next helper in turn."""
         worker = self._next
         self._next = (self._next + 1) % len(self._procs)
-        self._feeds[worker].put(_ENCODER.encode((body, parse_time, number, f"{cursor}")))
+        self._feeds[worker].put(_ENCODER.encode((objects, parse_time, number, f"{cursor}")))
         self._order.append(worker)
 
     def result(self) -> Built:
@@ -186,9 +186,9 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """A helper's loop: build each requested page until stdin closes."""
     row_ids = PageRowIds().take  # its random node part differs per process: ids stay unique across helpers
     while (data := _read_frame(stdin)) is not None:
-        body, parse_time, number, cursor = _REQUEST.decode(data)
-        built = build_page(page_objects(body), parse_time=parse_time, number=number, cursor=cursor, row_ids=row_ids,
-                           body=body)
+        objects, parse_time, number, cursor = _REQUEST.decode(data)
+        body = b"".join((b'{"objects":[', b",".join(objects), b"]}"))  # decoded in one call (no second split)
+        built = build_page(objects, parse_time=parse_time, number=number, cursor=cursor, row_ids=row_ids, body=body)
         _write_frame(stdout, _encode_result(built))
 
 

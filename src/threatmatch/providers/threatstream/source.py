@@ -122,7 +122,7 @@ class ThreatStreamSource:
         waiting: deque[Page] = deque()
         try:
             for page in _chain(first, pages):
-                builders.submit(page.body, parse_time=parse_time, number=page.number, cursor=page.cursor)
+                builders.submit(page.objects, parse_time=parse_time, number=page.number, cursor=page.cursor)
                 waiting.append(page)
                 if builders.pending > 2 * workers:
                     yield waiting.popleft(), builders.result()
