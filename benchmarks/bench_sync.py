@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -113,6 +114,12 @@ def reader(database: str, stop: Any, results: Any, probe: str) -> None:
     results.put({"seen": seen, "slowest_s": slowest, "errors": errors, "reads": reads})
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the sync's helper processes) so far."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def rate(count: int, seconds: float) -> str:
     return f"{count / seconds:>12,.0f} /s" if seconds > 0 else "n/a"
 
@@ -156,7 +163,9 @@ def main() -> None:
         watcher.start()
         time.sleep(1.0)
         with httpx.Client(transport=httpx.MockTransport(replay)) as offline:
+            cpu_before = cpu_seconds()
             client_side = sync_provider(conn, home, NAME, client=offline)  # generation 2, no network
+            sync_cpu = cpu_seconds() - cpu_before
         time.sleep(1.0)
         stop.set()
         seen = results.get(timeout=60)
@@ -200,7 +209,7 @@ def main() -> None:
           f"{os.getloadavg()[0]:.1f} after (1 min); the client-side sync used {client_side.helpers} row-building "
           "helper processes (0 = built in its own process: no idle core)")
     print()
-    print(f"{'stage':<62}{'seconds':>9}{'indicators/s':>16}")
+    print(f"{'stage':<62}{'seconds':>9}{'indicators/s':>16}{'us/indicator':>14}")
     lines = [
         ("baseline: orjson.loads of the same page bytes", baseline_s),
         ("client side: full sync from kept pages (decode+rows+store+swap)", client_side.duration_s),
@@ -212,10 +221,12 @@ def main() -> None:
     ]
     for label, seconds in lines:
         if seconds > 0:
-            print(f"{label:<62}{seconds:>9.2f}{rate(n, seconds)}")
+            print(f"{label:<62}{seconds:>9.2f}{rate(n, seconds)}{seconds / n * 1e6:>14.2f}")
     print()
     print(f"client-side rate / orjson baseline rate: {baseline_s / client_side.duration_s:.2f}x "
           f"(goal: >= 100,000 indicators/s client side; measured {n / client_side.duration_s:,.0f}/s)")
+    print(f"client-side sync CPU (its process and helpers, every thread): {sync_cpu / n * 1e6:.2f} us/indicator "
+          f"= {sync_cpu / client_side.duration_s:.2f} cores busy on average over its wall time")
     print(f"rows stored: {client_side.rows:,} (fetched {client_side.fetched:,}, duplicates {client_side.duplicates}, "
           f"rejected {client_side.rejected})")
     print(f"reader during the sync and swap: {seen['reads']:,.0f} reads, {seen['errors']:.0f} errors, "

@@ -1,9 +1,11 @@
 """Building one new generation of a lookup table in its own file, and swapping it in.
 
-The caller's thread registers the generation in the main database, collects rows in batches and hands
-each batch to a loader thread that inserts it into the generation file (SQLite releases the GIL while it
-writes, so the next page is decoded and built meanwhile). ``commit`` finishes the file (dedupe, counts,
-indexes), syncs it to disk once, and makes it active with one small transaction in the main database.
+The caller's thread registers the generation in the main database and hands rows to a loader thread that
+inserts them into the generation file: packed rows (``PackedRows``: a page's row JSON in one buffer and a
+JSON index of its columns) in one ``INSERT ... SELECT`` each, so the loader takes the GIL once per pack and
+SQLite writes while the next page is built; rows added one by one are batched for ``executemany``. A flusher
+thread syncs the file to disk a step behind the load. ``commit`` finishes the file (dedupe, counts, indexes),
+syncs the rest to disk, and makes it active with one small transaction in the main database.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
-"""A full ThreatStream snapshot as lookup rows: client pages -> ``rows.encode_raw`` per object.
+"""A full ThreatStream snapshot as lookup rows: client pages -> ``rows.encode_objects`` -> packed rows.
 
-Row building is pure CPU work per page. For a large snapshot on a machine with idle cores it runs in
-helper processes (``row_worker.RowBuilders``: pages in order, results in order, a few pages in flight per
-helper), so several cores build rows while this process fetches the next pages and stores the built
-ones. Small snapshots, and any snapshot on a busy machine, are built in this process.
+Row building is pure CPU work per page: one call decodes the few fields needed of every object, a Python
+loop derives ``match``/``p_any_*`` and splices them onto each object's bytes, and the page's rows are packed
+(``lookup_rows.PackedRows``) for the store's one-statement load. For a large snapshot on a machine with an idle
+core it runs in helper processes (``row_worker.RowBuilders``: pages in order, results in order, a few pages
+in flight per helper), so several cores build rows while this process fetches the next pages and the store's
+loader thread writes the built ones. Small snapshots, and any snapshot on a busy machine, are built in this
+process (the loader thread still writes in parallel: it holds the GIL once per page).
 """
 
 from __future__ import annotations
