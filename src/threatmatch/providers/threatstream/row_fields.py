@@ -195,6 +195,8 @@ def added_json(value: str, kind: Any, ip: Any) -> tuple[str, str]:
     once); strings are escaped
     by ``json.encoder.encode_basestring`` (C), which leaves non-ASCII text as is (the row is UTF-8 JSON).
     """
+    if kind == "ip" and (ip is None or ip == value) and _IPV4.fullmatch(value):  # the common case, in one step
+        return value, f'"match":["{value}"],"p_any_ip_addresses":["{value}"]'  # a dotted quad needs no escaping
     rest = ""
     ips: list[str] = []
     if kind == "md5" and _DIGEST.fullmatch(value):  # hex only: neither an address, URL, CIDR, e-mail nor domain
