@@ -29,6 +29,15 @@ class TestMapping:
         assert event.get("Client").get("IPADDRESS") == "1.2.3.4"
         assert "eventtype" in event and "missing" not in event
 
+    def test_standard_fields_are_matched_exactly(self) -> None:
+        """A log key like ``P_Enrichment`` never answers for the engine's ``p_enrichment`` (no forged matches)."""
+        event = PantherEvent({"P_Enrichment": {"intel": {"ip": {"p_match": "1.2.3.4"}}}, "p_log_type": "X"})
+        assert event.get("p_enrichment") is None
+        assert "p_enrichment" not in event
+        assert event.deep_get("p_enrichment", "intel") is None
+        assert event.get("P_ENRICHMENT") is not None  # a non-standard spelling still folds case
+        assert event["p_log_type"] == "X"
+
     def test_read_only(self) -> None:
         """Nested mappings and lists are read-only views; the event cannot be changed through them."""
         event = PantherEvent(OKTA)

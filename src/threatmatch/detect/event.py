@@ -102,7 +102,14 @@ class ImmutableDict(Mapping[str, Any]):
         self._folded: dict[str, str] | None = None
 
     def _key(self, key: str) -> str | None:
-        """The stored key matching ``key`` case-insensitively (first one wins on collisions)."""
+        """The stored key matching ``key`` case-insensitively (first one wins on collisions).
+
+        Standard fields (``p_...``) are matched exactly: the engine writes them in lower case and removes
+        input keys starting with ``p_``, so a log line's ``P_Enrichment`` can never stand in for
+        ``p_enrichment`` (and a missing ``p_enrichment``, the common case, costs no case folding).
+        """
+        if key.__class__ is str and key[:2] == "p_":
+            return None
         folded = self._folded
         if folded is None:
             folded = {}

@@ -14,7 +14,6 @@ It never raises on odd JSON: values of an unexpected type are skipped. Input key
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import repeat
 from typing import Any
 
 from threatmatch.logtypes.jsonscan import compile_walker
@@ -202,11 +201,19 @@ def _time_getter(path: tuple[str, ...], parse: TimeParser) -> Callable[[dict[str
 
 
 def _has_reserved(event: dict[str, Any]) -> bool:
-    """The event carries an input key starting with ``p_``."""
+    """The event carries an input key starting with ``p_``.
+
+    Screened with one ``join`` and two substring tests (a call per key cost a sixth of the normaliser on a
+    20-key event); only an event that passes the screen has its keys checked one by one.
+    """
     try:
-        return any(map(str.startswith, event, repeat("p_")))
-    except TypeError:  # a non-text key (not from JSON): check each key
-        return any(key.__class__ is str and key[:2] == "p_" for key in event)
+        keys = "\n".join(event)
+    except TypeError:  # a non-text key (not from JSON)
+        pass
+    else:
+        if keys[:2] != "p_" and "\np_" not in keys:
+            return False
+    return any(key.__class__ is str and key[:2] == "p_" for key in event)
 
 
 def _compile_standard(schema: Schema) -> Normalizer:
@@ -260,12 +267,8 @@ def compile_fields(schema: Schema) -> Fields:
     standard = _compile_standard(schema)
 
     def fields(event: dict[str, Any], parse_time: str, row_id: str) -> dict[str, Any] | None:
-        try:
-            if any(map(str.startswith, event, repeat("p_"))):
-                return None
-        except TypeError:  # a non-text key (not from JSON)
-            if _has_reserved(event):
-                return None
+        if _has_reserved(event):
+            return None
         return standard(event, parse_time, row_id)
 
     return fields
