@@ -114,6 +114,13 @@ class TestColumns:
         got = parse("AWS.VPCFlow", "2 123 eni-1 10.0.0.1 10.0.0.2 1 2 6 9")[0][2]
         assert got == "expected 14 space-separated fields for AWS.VPCFlow v2, got 9"
 
+    def test_integers_must_fit_64_bits(self) -> None:
+        """An integer column holds -2**63 .. 2**63-1 (Panther's bigint); anything larger is a reject, not a crash."""
+        base = "2 123456789010 eni-1 10.0.0.1 10.0.0.2 443 49152 6 10 {} 1600000000 1600000060 ACCEPT OK"
+        assert parse("AWS.VPCFlow", base.format(2**63 - 1))[0][1]["bytes"] == 2**63 - 1  # type: ignore[index]
+        got = parse("AWS.VPCFlow", base.format(2**63))[0]
+        assert got[1] is None and got[2] == f"field bytes: integer out of the 64-bit range: '{2**63}'"
+
     def test_alb_splits_client_and_request(self) -> None:
         """ALB client ip:port and the request line are split into their fields."""
         line = ('h2 2024-01-01T00:00:00.5Z app/x/1 192.0.2.1:5000 10.0.0.1:80 0.001 0.002 0.000 200 200 10 20 '

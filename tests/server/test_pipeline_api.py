@@ -74,6 +74,16 @@ class TestIngest:
         assert [r["line"] for r in report["rejects"]] == [2, 4, 6]
         assert all(r["reason"] for r in report["rejects"])
 
+    def test_integers_beyond_64_bits_are_rejected_not_lost(self, world: tuple[LiveServer, EmulatorHandle]) -> None:
+        """A text log's integer beyond 64 bits is a reject with its reason; the lake keeps working."""
+        live, _ = world
+        line = f"2 123456789010 eni-big 10.0.0.1 10.0.0.2 443 49152 6 10 {2**70} 1600000000 1600000060 ACCEPT OK"
+        report = ingest(live, line.encode(), log_type="AWS.VPCFlow").json()
+        assert (report["accepted"], report["rejected"]) == (0, 1), report
+        assert "64-bit range" in report["rejects"][0]["reason"]
+        found = live.client.post("/api/v1/search", json={"sql": "SELECT count(*) AS n FROM all_events"}).json()
+        assert found.get("rows"), found
+
     def test_gzip_by_header_and_by_magic(self, world: tuple[LiveServer, EmulatorHandle]) -> None:
         """gzip bodies are accepted with Content-Encoding or by their magic bytes alone."""
         live, _ = world

@@ -56,11 +56,17 @@ def line_by_line(row: Callable[[str], dict[str, Any]]) -> LineParser:
     return parse
 
 
+_INT64 = range(-(1 << 63), 1 << 63)
+
+
 def _to_int(text: str) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise Reject(f"expected an integer, got {text[:60]!r}") from None
+    if value not in _INT64:  # a 64-bit column (bigint, as in Panther) cannot hold it, nor can the lake
+        raise Reject(f"integer out of the 64-bit range: {text[:60]!r}")
+    return value
 
 
 def _to_float(text: str) -> float:
