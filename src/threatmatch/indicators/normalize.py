@@ -42,10 +42,17 @@ def normalize_ip(text: str) -> str | None:
         return None
 
 
+_CIDR_TEXT = re.compile(r"\s*[0-9A-Fa-f:./]+\s*")  # every character a network without a zone id can have
+
+
 def normalize_cidr(text: str) -> str | None:
-    """Canonical ``network/prefix`` text of a CIDR block (host bits cleared), or None."""
+    """Canonical ``network/prefix`` text of a CIDR block (host bits cleared), or None.
+
+    Text with a character no network can hold (file paths, fuzzy-hash digests) is refused before
+    ``ipaddress``, whose failures are slow.
+    """
     value = text.strip()
-    if "/" not in value:
+    if "/" not in value or ("%" not in value and not _CIDR_TEXT.fullmatch(value)):
         return None
     try:
         return str(ipaddress.ip_network(value, strict=False))
@@ -102,8 +109,11 @@ def canonical(value: str) -> str:
     anything else (URLs, user names, free text) unchanged.
     """
     ip = normalize_ip(value)
-    if ip is not None:
-        return ip
+    return ip if ip is not None else canonical_not_ip(value)
+
+
+def canonical_not_ip(value: str) -> str:
+    """``canonical`` of a value already known not to be an IP address (the steps after the address one)."""
     if "://" in value:  # a URL, even one with user info (``http://User@Host/``), is kept as written
         return value
     if "/" in value:
@@ -114,11 +124,5 @@ def canonical(value: str) -> str:
     if digest is not None:
         return digest
     if "@" in value:
-        email = normalize_email(value)
-        if email is not None:
-            return email
-        return value
-    domain = normalize_domain(value)
-    if domain is not None:
-        return domain
-    return value
+        return normalize_email(value) or value
+    return normalize_domain(value) or value

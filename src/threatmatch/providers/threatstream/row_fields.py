@@ -13,8 +13,8 @@ from socket import AF_INET6, inet_ntop, inet_pton
 from typing import Any
 
 from threatmatch.indicators.normalize import (
+    canonical_not_ip,
     hash_kind,
-    normalize_cidr,
     normalize_domain,
     normalize_email,
     normalize_hash,
@@ -92,33 +92,7 @@ def fast_ip(text: str) -> str | None:
 def fast_canonical(value: str) -> str:
     """``canonical`` with shortcuts for the common indicator shapes (equal results, see the property tests)."""
     address = fast_ip(value)
-    return address if address is not None else _canonical_not_ip(value)
-
-
-_CIDR_TEXT = re.compile(r"\s*[0-9A-Fa-f:./]+\s*")  # every character a network without a zone id can have
-
-
-def fast_cidr(text: str) -> str | None:
-    """``normalize_cidr`` without its slow failure on text no network has (file paths, ssdeep digests)."""
-    if "%" not in text and not _CIDR_TEXT.fullmatch(text):
-        return None
-    return normalize_cidr(text)
-
-
-def _canonical_not_ip(value: str) -> str:
-    """``canonical`` of a value that is not an address: its steps after the address one, in its order."""
-    if "://" in value:  # a URL, even one with user info, is kept as written
-        return value
-    if "/" in value:
-        cidr = fast_cidr(value)
-        if cidr is not None:
-            return cidr
-    digest = normalize_hash(value)
-    if digest is not None:
-        return digest
-    if "@" in value:
-        return normalize_email(value) or value
-    return normalize_domain(value) or value
+    return address if address is not None else canonical_not_ip(value)
 
 
 def _hash_field(value: str, subtype: Any) -> tuple[str, str] | None:
@@ -211,7 +185,7 @@ def added_json(value: str, kind: Any, ip: Any) -> tuple[str, str]:
         if domain is not None:
             rest = _member("p_any_domain_names", domain)
     else:
-        match = address if address is not None else _canonical_not_ip(value)
+        match = address if address is not None else canonical_not_ip(value)
     if kind == "ip" or kind == "ipv6":
         if address is not None:
             ips.append(address)
