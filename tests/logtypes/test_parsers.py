@@ -69,6 +69,12 @@ class TestZeek:
         assert got[0][2] == "field ts: expected a time value, got 'x'"
         assert got[1][2] == "expected 8 tab-separated fields (from #fields), got 2"
 
+    def test_integers_must_fit_64_bits(self) -> None:
+        """A port or count beyond 64 bits is a reject with its reason, as in every other text format."""
+        row = f"1.0\tC\t10.0.0.1\t{2**64}\tq\t-\t-\tT\n"
+        got = parse("Zeek.DNS", *self.HEADER, row)[0]
+        assert got[1] is None and got[2] == f"field id.orig_p: port value out of the 64-bit range: '{2**64}'"
+
     def test_zeek_json_lines(self) -> None:
         """Zeek JSON output is accepted by the same log type."""
         assert parse("Zeek.DNS", '{"ts": 1.5, "query": "a.example"}')[0][1] == {"ts": 1.5, "query": "a.example"}

@@ -56,7 +56,7 @@ def line_by_line(row: Callable[[str], dict[str, Any]]) -> LineParser:
     return parse
 
 
-_INT64 = range(-(1 << 63), 1 << 63)
+INT64 = range(-(1 << 63), 1 << 63)  # what an integer column (Panther's bigint) and the lake can hold
 
 
 def _to_int(text: str) -> int:
@@ -64,7 +64,7 @@ def _to_int(text: str) -> int:
         value = int(text)
     except ValueError:
         raise Reject(f"expected an integer, got {text[:60]!r}") from None
-    if value not in _INT64:  # a 64-bit column (bigint, as in Panther) cannot hold it, nor can the lake
+    if value not in INT64:
         raise Reject(f"integer out of the 64-bit range: {text[:60]!r}")
     return value
 

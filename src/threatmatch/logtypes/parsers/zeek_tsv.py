@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from threatmatch.logtypes.parsers.common import LineParser, ParseResult, Reject, json_object, text_lines
+from threatmatch.logtypes.parsers.common import INT64, LineParser, ParseResult, Reject, json_object, text_lines
 
 _ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})|\\\\")
 
@@ -41,6 +41,8 @@ def _number(kind: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
             raise Reject(f"expected a {kind} value, got {text[:60]!r}") from None
         if value != value or value in (float("inf"), float("-inf")):
             raise Reject(f"expected a finite {kind} value, got {text[:60]!r}")
+        if value.__class__ is int and value not in INT64:
+            raise Reject(f"{kind} value out of the 64-bit range: {text[:60]!r}")
         return value
 
     return parse
