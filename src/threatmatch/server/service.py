@@ -28,6 +28,7 @@ from threatmatch.server.tokens import TokenStore
 from threatmatch.storage.db import connect
 from threatmatch.storage.providers_repo import ProviderRepo
 from threatmatch.storage.secrets import SecretBox
+from threatmatch.sync.child import ChildSync
 from threatmatch.sync.scheduler import Scheduler
 
 log = logging.getLogger("threatmatch.server")
@@ -59,6 +60,8 @@ class Service:
         self._conns_lock = threading.Lock()
         self._sync_locks: dict[str, threading.Lock] = {}
         self._sync_locks_guard = threading.Lock()
+        self._children: dict[str, ChildSync] = {}  # syncs running now, by provider
+        self._children_lock = threading.Lock()
         self._on_start: list[Callable[[], None]] = []
         self._on_stop: list[Callable[[], None]] = []
         self.metrics.watch_tables(self.tables.sizes)
@@ -128,6 +131,10 @@ class Service:
             log.exception("start hook %s failed", getattr(callback, "__qualname__", callback))
 
     def stop(self) -> None:
+        with self._children_lock:
+            children = list(self._children.values())
+        for child in children:  # each records its sync as interrupted; the tables in use stay as they are
+            child.cancel()
         if self.scheduler is not None:
             self.scheduler.stop(timeout=5.0)
         for callback in reversed(self._on_stop):
@@ -170,30 +177,37 @@ class Service:
     def sync(self, name: str, *, wait: bool = False) -> Any:
         """Refresh ``name`` now (one run at a time per provider), then swap its live table.
 
+        The refresh runs in a child process at lower CPU priority (``sync.child``), so ingest and the API keep
+        this process's interpreter to themselves; only loading the new generation into the matcher runs here.
         A run already in progress answers 409 unless ``wait``, which waits for it and runs again.
         """
-        from threatmatch.sync.job import sync_provider
-
         self.repo().get(name)  # NotFoundError before taking the lock
         lock = self._sync_lock(name)
         if not lock.acquire(blocking=wait):
             raise ApiError(409, "sync_running", f"a sync of provider {name!r} is already running; "
                            "its result will show in the provider status")
         started = time.perf_counter()
-        conn = connect(self.home.database)
         try:
+            child = ChildSync(self.home, name, niceness=self.settings.sync_niceness)
+            with self._children_lock:
+                self._children[name] = child
             try:
-                result = sync_provider(conn, self.home, name, secretbox=self.secretbox)
+                result = child.result()
             except SyncError:
                 self.metrics.sync_failures.labels(name).inc()
                 raise
             finally:
+                with self._children_lock:
+                    self._children.pop(name, None)
                 self.metrics.sync_duration.labels(name).observe(time.perf_counter() - started)
-            if self.tables.load(conn, name):
-                self.settings_changed()
+            conn = connect(self.home.database)
+            try:
+                if self.tables.load(conn, name):
+                    self.settings_changed()
+            finally:
+                conn.close()
             return result
         finally:
-            conn.close()
             lock.release()
 
     def sync_in_background(self, name: str, *, wait_s: float) -> SyncOutcome:

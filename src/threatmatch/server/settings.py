@@ -28,5 +28,7 @@ class ServerSettings:
     run_scheduler: bool = True
     #: Extra detection-rule folders loaded besides the built-in pack.
     rule_paths: tuple[Path, ...] = field(default_factory=tuple)
+    #: CPU priority of provider refreshes, run in a child process: ``nice`` increment (0 = the service's own).
+    sync_niceness: int = 10
     #: Events per lake write / detection batch inside one ingest request.
     batch_size: int = 5000

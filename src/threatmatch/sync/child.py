@@ -1,0 +1,165 @@
+"""A provider sync in a process of its own, at lower CPU priority: how the service refreshes tables.
+
+A full refresh of a large table is CPU work (decode, normalise, store, index) for tens of seconds. Run in the
+service's own process it would compete with ingest and the API for the interpreter lock, and ingest would
+stall for the whole refresh. ``sync_in_child(home, name)`` runs ``sync_provider`` in a child process
+(``python -m threatmatch.sync.child``) that lowers its own CPU priority first (``nice``), and returns the
+child's ``SyncResult`` or raises its error (same class and message as in process). Only the swap of the
+live table (loading the new generation into the matcher) is left to the service.
+
+The child reports one JSON line on stdout; its log lines go to the service's stderr. It watches its stdin:
+when the service closes it (``ChildSync.cancel``) or dies, even by ``kill -9``, the child interrupts the
+sync (recorded on the provider as interrupted; the table in use is untouched) and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import fields
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from threatmatch import errors
+from threatmatch.errors import SyncError, ThreatmatchError
+from threatmatch.home import Home
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NICENESS = 10  # CFS weight ~1/10 of the service's threads when they compete for a core
+EXIT_GRACE_S = 30.0  # after stdin closes, how long the child may take to record the interruption
+
+
+def _child_env() -> dict[str, str]:
+    """The environment of a child running a module of this package, importable even without installation."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    paths = [package_root, os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+def _error(type_name: str, message: str) -> ThreatmatchError:
+    """The exception the child raised, rebuilt from its class name (anything unknown becomes a ``SyncError``)."""
+    cls = getattr(errors, type_name, None)
+    if isinstance(cls, type) and issubclass(cls, ThreatmatchError):
+        return cls(message)
+    return SyncError(message)
+
+
+class ChildSync:
+    """One running child sync; ``result()`` waits for it, ``cancel()`` stops it."""
+
+    def __init__(self, home: Home, name: str, *, niceness: int = DEFAULT_NICENESS) -> None:
+        self.name = name
+        command = [sys.executable, "-m", __name__, "--home", str(home.root), "--niceness", str(niceness), name]
+        self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_env())
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def result(self) -> Any:
+        """The child's ``SyncResult``; raises the error it reported, or ``SyncError`` when it died silently."""
+        from threatmatch.sync.job import SyncResult
+
+        assert self._proc.stdout is not None
+        output = self._proc.stdout.read()
+        code = self._proc.wait()
+        self._close_stdin()
+        self._proc.stdout.close()
+        try:
+            report = orjson.loads(output.rsplit(b"\n", 2)[-2] if output.endswith(b"\n") else output)
+        except (orjson.JSONDecodeError, IndexError):
+            report = None
+        if not isinstance(report, dict):
+            raise SyncError(f"the sync of provider {self.name!r} ended without a result (its process exited with "
+                            f"code {code}; its error, if any, is in the service log). The table in use is "
+                            "unchanged; run the sync again.")
+        if not report.get("ok"):
+            raise _error(str(report.get("type")), str(report.get("error")))
+        known = {f.name for f in fields(SyncResult)}
+        return SyncResult(**{key: value for key, value in report["result"].items() if key in known})
+
+    def cancel(self) -> None:
+        """Ask the child to stop (it records the interruption); killed if it is still running after the grace."""
+        self._close_stdin()
+        try:
+            self._proc.wait(timeout=EXIT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    def _close_stdin(self) -> None:
+        if self._proc.stdin is not None and not self._proc.stdin.closed:
+            try:
+                self._proc.stdin.close()
+            except OSError:  # the child is gone already
+                pass
+
+
+def sync_in_child(home: Home, name: str, *, niceness: int = DEFAULT_NICENESS) -> Any:
+    """Run ``sync_provider(home, name)`` in a child process and return its ``SyncResult`` (see the module)."""
+    return ChildSync(home, name, niceness=niceness).result()
+
+
+def _watch(stdin: IO[bytes]) -> None:
+    """Interrupt the sync when the parent closes our stdin or dies; exit if that takes longer than the grace."""
+    while stdin.read(65536):
+        pass
+    threading.Timer(EXIT_GRACE_S, os._exit, args=(3,)).start()
+    # SIGINT to the main thread interrupts even a blocking read: KeyboardInterrupt in the sync, which records
+    # the interruption and discards the generation being built.
+    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+
+def _report(payload: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(orjson.dumps(payload) + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__.splitlines()[0])
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--niceness", type=int, default=DEFAULT_NICENESS)
+    parser.add_argument("name")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the service ignores SIGINT
+    if args.niceness > 0 and hasattr(os, "nice"):
+        try:
+            os.nice(args.niceness)
+        except OSError:  # not allowed here: run at the service's priority
+            pass
+    threading.Thread(target=_watch, args=(sys.stdin.buffer,), name="sync-parent-watch", daemon=True).start()
+
+    from threatmatch.storage.db import connect
+    from threatmatch.sync.job import sync_provider
+
+    home = Home(Path(args.home))
+    try:
+        conn = connect(home.database)
+        try:
+            result = sync_provider(conn, home, args.name)
+        finally:
+            conn.close()
+    except ThreatmatchError as exc:
+        _report({"ok": False, "type": type(exc).__name__, "error": str(exc)})
+        return 1
+    except KeyboardInterrupt:
+        _report({"ok": False, "type": "SyncError",
+                 "error": f"the sync of provider {args.name!r} was stopped before it finished (the service is "
+                          "shutting down); the table in use is unchanged"})
+        return 1
+    _report({"ok": True, "result": result.to_dict()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
