@@ -17,9 +17,11 @@ from hypothesis import strategies as st
 
 from threatmatch.errors import NotFoundError, StorageError
 from threatmatch.indicators.normalize import canonical
+from threatmatch.storage import lookup_writer
 from threatmatch.storage.db import connect
 from threatmatch.storage.lookup_files import files_dir, generation_file
-from threatmatch.storage.lookup_store import LookupStore, load_row, pack_rows, stored_row, unpack_rows
+from threatmatch.storage.lookup_store import LookupStore, PackedRows, load_row, pack_rows, stored_row, unpack_rows
+from threatmatch.storage.lookup_writer import statement_sizes
 
 
 def indicator(i: int, *, value: str | None = None, status: str = "active", update_id: int | None = None,
@@ -369,3 +371,50 @@ class TestPackedRows:
         writer.add_packed(pack_rows([load_row(stored_row(old)), load_row(stored_row(indicator(2)))]))
         assert writer.commit() == 2 and writer.duplicates == 1
         assert [row["status"] for row in store.iter_rows("anomali")] == ["inactive", "active"]
+
+    def test_integers_beyond_64_bits_in_packs_and_rows_are_kept_in_the_row(self, store: LookupStore) -> None:
+        """An update_id or confidence beyond 64 bits fails no load: the row JSON keeps it exactly, packed or not."""
+        big = [indicator(1, update_id=2**70, confidence=2**64), indicator(2)]
+        writer = store.begin("anomali")
+        writer.add_packed(pack_rows([load_row(stored_row(row)) for row in big]))
+        writer.add([indicator(3), indicator(4, update_id=-(2**65)), indicator(5)])
+        assert writer.commit() == 5
+        rows = list(store.iter_rows("anomali"))
+        assert [row["id"] for row in rows] == [1, 2, 3, 4, 5]
+        assert (rows[0]["update_id"], rows[0]["confidence"], rows[3]["update_id"]) == (2**70, 2**64, -(2**65))
+
+    def test_duplicates_with_an_update_id_beyond_64_bits_keep_the_latest(self, store: LookupStore) -> None:
+        """Dedupe still orders by update_id when one is too large for SQLite INTEGER."""
+        writer = store.begin("anomali")
+        writer.add_packed(pack_rows([load_row(stored_row(indicator(1, update_id=2**70, status="inactive")))]))
+        writer.add_packed(pack_rows([load_row(stored_row(indicator(1, update_id=5)))]))
+        assert writer.commit() == 1 and writer.duplicates == 1
+        assert [row["update_id"] for row in store.iter_rows("anomali")] == [2**70]
+
+    def test_packs_larger_than_one_statement_keep_order_and_columns(self, store: LookupStore,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+        """A pack loaded in several statements (an SQLite with few bound parameters) keeps every row in order."""
+        monkeypatch.setattr(lookup_writer, "MAX_ROWS_PER_STATEMENT", 7)
+        rows = [indicator(i) for i in range(100)]
+        writer = store.begin("anomali")
+        writer.add_packed(pack_rows([load_row(stored_row(row)) for row in rows[:61]]))
+        writer.add_packed(pack_rows([load_row(stored_row(row)) for row in rows[61:]]))
+        assert writer.commit() == 100
+        assert list(store.iter_rows("anomali")) == rows
+        assert store.count("anomali", min_confidence=50) == sum(1 for row in rows if row["confidence"] >= 50)
+
+    def test_a_pack_not_made_of_whole_rows_is_refused(self, store: LookupStore) -> None:
+        """A pack whose values do not split into whole rows is refused before anything is queued."""
+        writer = store.begin("anomali")
+        with pytest.raises(StorageError, match="not a multiple of 8"):
+            writer.add_packed(PackedRows(["1.2.3.4", 1, "ip"], []))
+        writer.abort()
+
+    @given(st.integers(0, 5000), st.integers(1, 1000))
+    def test_statement_sizes_cover_the_pack_with_few_statement_texts(self, rows: int, limit: int) -> None:
+        """Statement sizes add up to the pack, never exceed the limit, and are the limit or distinct powers of two."""
+        sizes = statement_sizes(rows, limit)
+        assert sum(sizes) == rows and all(0 < size <= limit for size in sizes)
+        whole, parts = sizes[:rows // limit], sizes[rows // limit:]
+        assert set(whole) <= {limit} and len(set(parts)) == len(parts)
+        assert all(part & (part - 1) == 0 for part in parts)

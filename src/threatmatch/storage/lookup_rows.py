@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from itertools import accumulate
-from operator import add, itemgetter
+from itertools import chain
 from typing import Any, NamedTuple
 
 import orjson
 
-__all__ = ["LoadRow", "PackedRows", "StoredRow", "TableInfo", "dumps_row", "load_row", "pack_rows", "stored_id",
-           "stored_row", "unpack_rows"]
+__all__ = ["LOAD_COLUMNS", "LoadRow", "PackedRows", "StoredRow", "TableInfo", "dumps_row", "load_row", "pack_rows",
+           "stored_id", "stored_row", "unpack_rows"]
 
 _INT64 = (1 << 63) - 1
 
@@ -91,41 +90,37 @@ def load_row(row: StoredRow) -> LoadRow:
             row.update_id, row.row)
 
 
-class PackedRows(NamedTuple):
-    """Load-shaped rows packed into two buffers, cheap to move between threads and processes and loaded by the
-    store in one statement: ``blob`` holds every row's JSON one after the other, ``meta`` is a JSON array with,
-    per row, ``[start (1-based), length, match, id, type, itype, status, confidence, update_id]``.
-    ``ids`` and ``counts`` (rows per type and status) let the store follow duplicates and totals without
-    reading them back."""
+LOAD_COLUMNS = 8  # values per row in a pack: the LoadRow fields
 
-    blob: bytes
-    meta: bytes
-    ids: list[int | str | None]
+
+class PackedRows(NamedTuple):
+    """Load-shaped rows flattened into one list, cheap to move between threads and processes and bound by the
+    store as they are: ``params`` holds, row after row, ``match, id, type, itype, status, confidence, update_id,
+    row JSON bytes`` (the parameters of a multi-row ``INSERT ... VALUES``). ``counts`` (rows per type and
+    status) lets the store keep its totals without reading the rows back; ``ids`` are the rows' ids.
+    ``confidence`` and ``update_id`` may be integers beyond 64 bits (the row JSON keeps them exactly)."""
+
+    params: list[Any]
     counts: list[tuple[str | None, str | None, int]]
 
+    @property
+    def ids(self) -> list[int | str | None]:
+        return self.params[1::LOAD_COLUMNS]
 
-_ROW_BYTES = itemgetter(7)
-_COLUMNS = itemgetter(0, 1, 2, 3, 4, 5, 6)
-_ID, _TYPE, _STATUS = itemgetter(1), itemgetter(2), itemgetter(4)
+    @property
+    def rows(self) -> int:
+        return len(self.params) // LOAD_COLUMNS
 
 
 def pack_rows(rows: list[LoadRow]) -> PackedRows:
     """Pack rows (every per-row step runs in C)."""
-    blobs = list(map(_ROW_BYTES, rows))
-    lengths = list(map(len, blobs))
-    starts = accumulate(lengths, initial=1)  # one more than there are rows: zip stops at the last row
-    entries = list(map(add, zip(starts, lengths, strict=False), map(_COLUMNS, rows)))
-    try:
-        meta = orjson.dumps(entries)
-    except TypeError:  # an integer beyond 64 bits (an update_id): kept as its digits
-        meta = json.dumps(entries, ensure_ascii=False, separators=(",", ":")).encode()
-    counts = Counter(zip(map(_TYPE, rows), map(_STATUS, rows), strict=True))
-    return PackedRows(b"".join(blobs), meta, list(map(_ID, rows)),
-                      [(type_, status, n) for (type_, status), n in counts.items()])
+    params: list[Any] = list(chain.from_iterable(rows))
+    counts: Counter[tuple[str | None, str | None]] = Counter(
+        zip(params[2::LOAD_COLUMNS], params[4::LOAD_COLUMNS], strict=True))
+    return PackedRows(params, [(type_, status, n) for (type_, status), n in counts.items()])
 
 
 def unpack_rows(packed: PackedRows) -> list[LoadRow]:
     """The rows of a pack, as ``pack_rows`` was given them."""
-    blob = packed.blob
-    return [(m, i, t, it, s, c, u, blob[start - 1:start - 1 + length])
-            for start, length, m, i, t, it, s, c, u in json.loads(packed.meta)]
+    values = iter(packed.params)
+    return list(zip(*[values] * LOAD_COLUMNS, strict=True))

@@ -1,11 +1,12 @@
 """Building one new generation of a lookup table in its own file, and swapping it in.
 
 The caller's thread registers the generation in the main database and hands rows to a loader thread that
-inserts them into the generation file: packed rows (``PackedRows``: a page's row JSON in one buffer and a
-JSON index of its columns) in one ``INSERT ... SELECT`` each, so the loader takes the GIL once per pack and
-SQLite writes while the next page is built; rows added one by one are batched for ``executemany``. A flusher
-thread syncs the file to disk a step behind the load. ``commit`` finishes the file (dedupe, counts, indexes),
-syncs the rest to disk, and makes it active with one small transaction in the main database.
+inserts them into the generation file: packed rows (``PackedRows``: a page's columns and row JSON in one
+flat list) with a few cached multi-row ``INSERT ... VALUES`` statements each, so the loader takes the GIL about
+once per pack and SQLite writes while the next page is built; rows added one by one are batched for
+``executemany``. A flusher thread syncs the file to disk a step behind the load. ``commit`` finishes the file
+(dedupe, counts, indexes), syncs the rest to disk, and makes it active with one small transaction in the main
+database.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from threatmatch.storage.lookup_files import (
     sync_file,
     table_files,
 )
-from threatmatch.storage.lookup_rows import LoadRow, PackedRows, StoredRow, pack_rows, stored_row, unpack_rows
+from threatmatch.storage.lookup_rows import LOAD_COLUMNS, LoadRow, PackedRows, StoredRow, pack_rows, stored_row
 
 STALE_AFTER_SECONDS = 600.0  # a building generation without a heartbeat this long is abandoned
 HEARTBEAT_SECONDS = 5.0
@@ -43,18 +45,40 @@ QUEUED_BATCHES = 4  # batches waiting for the loader thread: bounds memory, lets
 BACKGROUND_FLUSH_BYTES = 32 << 20  # the flusher syncs the generation file each time it grew this much
 _INSERT = ("INSERT INTO lut (rowid, match, id, type, itype, status, confidence, update_id, row)"
            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-# Packed rows get the next rowid from SQLite (largest + 1): the same arrival-order numbering. One statement
-# loads a whole pack, so the loader thread holds the GIL once per pack, not once per row.
-_INSERT_LOADED = ("INSERT INTO lut (match, id, type, itype, status, confidence, update_id, row)"
-                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-_INSERT_PACKED = ("INSERT INTO lut (match, id, type, itype, status, confidence, update_id, row)"
-                  " SELECT m->>2, m->>3, m->>4, m->>5, m->>6, m->>7, m->>8, substr(?1, m->>0, m->>1)"
-                  " FROM (SELECT value AS m FROM json_each(?2) ORDER BY key)")
-PACKED_LOAD = sqlite3.sqlite_version_info >= (3, 38, 0)  # the ->> operator; older libraries load row by row
+# Packed rows get the next rowid from SQLite (largest + 1): the same arrival-order numbering. A pack is bound as
+# it is, a few multi-row statements per page, so the loader thread holds the GIL about once per page.
+_VALUES_HEAD = "INSERT INTO lut (match, id, type, itype, status, confidence, update_id, row) VALUES "
+MAX_ROWS_PER_STATEMENT = 1000  # a whole API page in one statement
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 # StoredRow fields by position: match, id, type, itype, status, confidence, (modified_ts, expiration_ts), update_id, row
 _MATCH, _ID, _TYPE, _ITYPE, _STATUS, _CONFIDENCE, _UPDATE_ID, _ROW = map(itemgetter, (0, 1, 2, 3, 4, 5, 8, 9))
 _LIVE: set[tuple[str, str]] = set()  # (database file, generation file) of writers alive in this process
-_Batch = tuple[str, Any, list[tuple[int, str]]]  # (insert statement, rows or a pack, extra match values)
+_Batch = tuple[str | None, Any, list[tuple[int, str]]]  # (insert statement or None for a pack's params, rows, extras)
+
+
+@lru_cache(maxsize=64)
+def _values_sql(rows: int) -> str:
+    """The INSERT of ``rows`` packed rows (the same text object each time: SQLite prepares it once)."""
+    return _VALUES_HEAD + ",".join(["(?,?,?,?,?,?,?,?)"] * rows)
+
+
+def statement_sizes(rows: int, limit: int) -> list[int]:
+    """How many rows each statement loads for a pack of ``rows``: whole statements of at most ``limit`` rows, the
+    rest in power-of-two parts, so a few statement texts cover every pack size and each is prepared only once."""
+    sizes = [limit] * (rows // limit)
+    rest = rows % limit
+    bit = 1 << rest.bit_length()
+    while rest:
+        bit >>= 1
+        if rest & bit:
+            sizes.append(bit)
+            rest -= bit
+    return sizes
+
+
+def _fit_integers(params: list[Any]) -> list[Any]:
+    """``params`` with integers beyond 64 bits as REAL (approximate in the column; the row JSON keeps them)."""
+    return [float(v) if type(v) is int and not _INT64_MIN <= v <= _INT64_MAX else v for v in params]
 
 
 def _process_alive(pid: int) -> bool:
@@ -124,6 +148,8 @@ class _Loader:
         self.error: BaseException | None = None
         self._cancel = False
         self._queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=QUEUED_BATCHES)
+        self._per_statement = max(1, min(MAX_ROWS_PER_STATEMENT,
+                                         conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // LOAD_COLUMNS))
         try:
             self._flusher = _Flusher(path)
         except OSError:
@@ -140,15 +166,31 @@ class _Loader:
             if self.error is not None or self._cancel:
                 continue  # keep draining so the producer never blocks
             try:
-                if batch[0] is _INSERT_PACKED:
-                    self.conn.execute(_INSERT_PACKED, batch[1])
+                if batch[0] is None:
+                    self._insert_params(batch[1])
                 else:
-                    self.conn.executemany(batch[0], batch[1])
+                    try:
+                        self.conn.executemany(batch[0], batch[1])
+                    except OverflowError:  # an integer beyond 64 bits: the rows before it are written again
+                        self.conn.execute("DELETE FROM lut WHERE rowid >= ?", (batch[1][0][0],))
+                        self.conn.executemany(batch[0], map(_fit_integers, batch[1]))
                 if batch[2]:
                     self.conn.executemany("INSERT INTO lut_x (rid, match) VALUES (?, ?)", batch[2])
                 self._flusher.written()
             except BaseException as exc:  # reported by put()/finish() in the caller's thread
                 self.error = exc
+
+    def _insert_params(self, params: list[Any]) -> None:
+        """Insert a pack's rows with a few multi-row statements."""
+        start = 0
+        for rows in statement_sizes(len(params) // LOAD_COLUMNS, self._per_statement):
+            end = start + rows * LOAD_COLUMNS
+            chunk = params[start:end] if start or end < len(params) else params
+            try:
+                self.conn.execute(_values_sql(rows), chunk)
+            except OverflowError:  # an integer beyond 64 bits; binding failed before anything was written
+                self.conn.execute(_values_sql(rows), _fit_integers(chunk))
+            start = end
 
     def put(self, batch: _Batch) -> None:
         self._raise()
@@ -264,17 +306,18 @@ class TableWriter:
     def add_packed(self, packed: PackedRows) -> None:
         """Add packed rows (the sync fast path: no per-row Python work here, one statement in the loader)."""
         self._check_open()
-        if not packed.ids:
+        if not packed.params:
             return
+        if len(packed.params) % LOAD_COLUMNS:
+            raise StorageError(f"a pack of rows holds {len(packed.params)} values, not a multiple of "
+                               f"{LOAD_COLUMNS}; build it with pack_rows()")
         self._flush()  # rows added one by one before these are written first: arrival order is kept
-        self._note_ids(packed.ids)
+        ids = packed.ids
+        self._note_ids(ids)
         for type_, status, n in packed.counts:
             self._counts[(type_, status)] += n
-        self._inserted += len(packed.ids)
-        if PACKED_LOAD:
-            self._loader.put((_INSERT_PACKED, (packed.blob, packed.meta), []))
-        else:
-            self._loader.put((_INSERT_LOADED, unpack_rows(packed), []))
+        self._inserted += len(ids)
+        self._loader.put((None, packed.params, []))
         self._beat()
 
     def _note_ids(self, ids: list[Any]) -> None:

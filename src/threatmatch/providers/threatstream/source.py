@@ -2,7 +2,7 @@
 
 Row building is pure CPU work per page: one call decodes the few fields needed of every object, a Python
 loop derives ``match``/``p_any_*`` and splices them onto each object's bytes, and the page's rows are packed
-(``lookup_rows.PackedRows``) for the store's one-statement load. For a large snapshot on a machine with an idle
+(``lookup_rows.PackedRows``) for the store's multi-row inserts. For a large snapshot on a machine with an idle
 core it runs in helper processes (``row_worker.RowBuilders``: pages in order, results in order, a few pages
 in flight per helper), so several cores build rows while this process fetches the next pages and the store's
 loader thread writes the built ones. Small snapshots, and any snapshot on a busy machine, are built in this
