@@ -23,7 +23,7 @@ import sys
 import threading
 from dataclasses import fields
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -63,6 +63,11 @@ class ChildSync:
     @property
     def pid(self) -> int:
         return self._proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit status once it ended (0 after a successful sync), else None."""
+        return self._proc.returncode
 
     def result(self) -> Any:
         """The child's ``SyncResult``; raises the error it reported, or ``SyncError`` when it died silently."""
@@ -108,9 +113,15 @@ def sync_in_child(home: Home, name: str, *, niceness: int = DEFAULT_NICENESS) ->
     return ChildSync(home, name, niceness=niceness).result()
 
 
-def _watch(stdin: IO[bytes]) -> None:
-    """Interrupt the sync when the parent closes our stdin or dies; exit if that takes longer than the grace."""
-    while stdin.read(65536):
+def _watch(fd: int) -> None:
+    """Interrupt the sync when the parent closes our stdin or dies; exit if that takes longer than the grace.
+
+    Reads the raw descriptor: a daemon thread blocked inside ``sys.stdin``'s buffered reader would hold its
+    lock at interpreter shutdown, which aborts the process."""
+    try:
+        while os.read(fd, 65536):
+            pass
+    except OSError:
         pass
     threading.Timer(EXIT_GRACE_S, os._exit, args=(3,)).start()
     # SIGINT to the main thread interrupts even a blocking read: KeyboardInterrupt in the sync, which records
@@ -129,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--niceness", type=int, default=DEFAULT_NICENESS)
     parser.add_argument("name")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the service ignores SIGINT
     if args.niceness > 0 and hasattr(os, "nice"):
@@ -137,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             os.nice(args.niceness)
         except OSError:  # not allowed here: run at the service's priority
             pass
-    threading.Thread(target=_watch, args=(sys.stdin.buffer,), name="sync-parent-watch", daemon=True).start()
+    threading.Thread(target=_watch, args=(sys.stdin.fileno(),), name="sync-parent-watch", daemon=True).start()
 
     from threatmatch.storage.db import connect
     from threatmatch.sync.job import sync_provider
