@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from tests.sync.helpers import FAST_RETRY, add_provider
 
 from threatmatch.emulator.testing import run_emulator
+from threatmatch.errors import SyncError
 from threatmatch.providers.threatstream.row_worker import PageRowIds, RowBuilders
 from threatmatch.providers.threatstream.source import (
     MAX_WORKERS,
@@ -79,6 +81,53 @@ def test_rejects_from_helpers_name_page_and_position() -> None:
     assert [reject.split(":")[0] for reject in rejects] == ["page 4 (update_id > 77), object 1",
                                                            "page 4 (update_id > 77), object 2"]
     assert "integer `id`" in rejects[0]
+
+
+def test_integers_beyond_64_bits_come_back_from_helpers_exactly() -> None:
+    """A row whose update_id and confidence exceed 64 bits comes back from a helper with both values exact."""
+    builders = RowBuilders(1)
+    try:
+        body = f'{{"id": 1, "value": "10.0.0.1", "type": "ip", "confidence": {2**64}, "update_id": {2**70}}}'
+        builders.submit([body.encode(), b'{"id": 2, "value": "10.0.0.2", "type": "ip"}'],
+                        parse_time="2026-01-01 00:00:00.000", number=1, cursor=None)
+        packed, rejects = builders.result()
+    finally:
+        builders.close()
+    rows = unpack_rows(packed)
+    assert rejects == [] and [(r[5], r[6]) for r in rows] == [(2**64, 2**70), (None, None)]
+    assert json.loads(rows[0][-1])["update_id"] == 2**70 and json.loads(rows[0][-1])["confidence"] == 2**64
+
+
+def test_a_helper_that_dies_is_reported_with_its_exit_code() -> None:
+    """A helper killed mid-sync makes the sync fail with a SyncError naming its exit code, for every later page."""
+    builders = RowBuilders(1)
+    try:
+        helper = builders._procs[0]
+        os.kill(helper.pid, signal.SIGKILL)
+        helper.wait(timeout=30)
+        for number in (1, 2):
+            builders.submit([b'{"id": 1, "value": "10.0.0.1"}'], parse_time="2026-01-01 00:00:00.000",
+                            number=number, cursor=None)
+        for _ in range(2):
+            with pytest.raises(SyncError, match=r"exited unexpectedly \(exit code -9\)"):
+                builders.result()
+    finally:
+        builders.close()
+
+
+def test_many_pages_in_flight_come_back_whole_and_in_order() -> None:
+    """Pages submitted long before their results are asked for come back whole, in submission order."""
+    builders = RowBuilders(2)
+    objects = [f'{{"id": {i}, "value": "10.{i // 250}.0.{i % 250}", "type": "ip", "pad": "{"x" * 1200}"}}'.encode()
+               for i in range(1000)]
+    try:
+        for number in range(1, 9):  # each result is larger than a default 64 KiB pipe holds
+            builders.submit(objects[(number - 1) * 100:number * 100 + 25], parse_time="2026-01-01 00:00:00.000",
+                            number=number, cursor=None)
+        firsts = [unpack_rows(builders.result()[0])[0][1] for _ in range(8)]
+    finally:
+        builders.close()
+    assert firsts == [(number - 1) * 100 for number in range(1, 9)]
 
 
 def _gone(pid: int) -> bool:

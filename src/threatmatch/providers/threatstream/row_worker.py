@@ -2,8 +2,8 @@
 
 A large snapshot's rows are built by a few helper processes (``python -m`` this module) so that several
 cores build rows while the sync process fetches pages and stores the built rows. Pages go to the helpers
-in turn and their results are read back in page order. A helper exits when its stdin closes, so a sync
-that is killed (even ``kill -9``) leaves no helper behind.
+in turn; each helper's results are read as soon as it writes them and handed back in page order. A helper
+exits when its stdin closes, so a sync that is killed (even ``kill -9``) leaves no helper behind.
 
 Frames on both pipes are an 8-byte little-endian length followed by msgpack (or, for a result holding an
 integer beyond 64 bits, a pickle marked by a leading ``P``; only ever read from our own helper).
@@ -11,6 +11,7 @@ integer beyond 64 bits, a pickle marked by a leading ``P``; only ever read from 
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import os
 import pickle
@@ -113,8 +114,25 @@ def _write_frame(stream: IO[bytes], data: bytes) -> None:
     stream.flush()
 
 
+PIPE_BYTES = 1 << 20  # pipe capacity asked for (Linux): a page's request or result fits without a wait
+
+
+def _widen_pipe(stream: IO[bytes] | None) -> None:
+    """Ask for a larger pipe buffer (Linux ``F_SETPIPE_SZ``); elsewhere, or when refused, the default stays."""
+    if stream is None or not hasattr(fcntl, "F_SETPIPE_SZ"):
+        return
+    try:
+        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:
+        pass
+
+
 class RowBuilders:
-    """A few helper processes building pages of rows; results come back in submission order."""
+    """A few helper processes building pages of rows; results come back in submission order.
+
+    Each helper has a thread writing its requests and one reading its results as soon as they are written, so a
+    helper never waits for the sync to want its result before it starts on its next page.
+    """
 
     def __init__(self, workers: int) -> None:
         package_root = str(Path(__file__).resolve().parents[3])
@@ -122,15 +140,24 @@ class RowBuilders:
                                                                          os.environ.get("PYTHONPATH")]))}
         self._procs: list[subprocess.Popen[bytes]] = []
         self._feeds: list[queue.Queue[bytes | None]] = []
+        self._results: list[queue.Queue[bytes | None]] = []
+        self._readers: list[threading.Thread] = []
         self._order: deque[int] = deque()
         self._next = 0
         for _ in range(workers):
             proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     env=env)
+            _widen_pipe(proc.stdin)
+            _widen_pipe(proc.stdout)
             feed: queue.Queue[bytes | None] = queue.Queue()
+            results: queue.Queue[bytes | None] = queue.Queue()
             threading.Thread(target=self._feed, args=(proc, feed), name="row-builder-feed", daemon=True).start()
+            reader = threading.Thread(target=self._drain, args=(proc, results), name="row-builder-read", daemon=True)
+            reader.start()
             self._procs.append(proc)
             self._feeds.append(feed)
+            self._results.append(results)
+            self._readers.append(reader)
 
     @staticmethod
     def _feed(proc: subprocess.Popen[bytes], feed: queue.Queue[bytes | None]) -> None:
@@ -142,6 +169,17 @@ class RowBuilders:
             proc.stdin.close()
         except OSError:  # the helper died; reading its result reports it
             pass
+
+    @staticmethod
+    def _drain(proc: subprocess.Popen[bytes], results: queue.Queue[bytes | None]) -> None:
+        """Read one helper's results as they come; None once it stops (its exit code is reported by ``result``)."""
+        assert proc.stdout is not None
+        try:
+            while (data := _read_frame(proc.stdout)) is not None:
+                results.put(data)
+        except (OSError, ValueError):  # the pipe was closed under us by close()
+            pass
+        results.put(None)
 
     @property
     def pending(self) -> int:
@@ -157,11 +195,10 @@ class RowBuilders:
     def result(self) -> Built:
         """The rows of the oldest submitted page (waits for it)."""
         worker = self._order.popleft()
-        proc = self._procs[worker]
-        assert proc.stdout is not None
-        data = _read_frame(proc.stdout)
+        data = self._results[worker].get()
         if data is None:
-            code = proc.wait()
+            self._results[worker].put(None)  # every later page of this helper fails the same way
+            code = self._procs[worker].wait()
             raise SyncError(f"a row-building helper process exited unexpectedly (exit code {code}); "
                             "its error, if any, is shown above. Run the sync again.")
         return _decode_result(data)
@@ -178,7 +215,9 @@ class RowBuilders:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            if proc.stdout is not None:
+        for proc, reader in zip(self._procs, self._readers, strict=True):
+            reader.join(timeout=10)  # it sees the end of the pipe once the helper is gone
+            if proc.stdout is not None and not reader.is_alive():
                 proc.stdout.close()
         self._order.clear()
 
