@@ -137,3 +137,14 @@ def test_child_exits_when_its_parent_is_killed(emulator: Any, tmp_path: Path) ->
         _wait_until_gone(pid)
     finally:
         emulator.clear_faults()
+
+
+def test_a_sync_process_that_cannot_start_is_a_sync_error(emulator: Any, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """When no process can be started, the caller gets a SyncError saying so, and nothing was touched."""
+    home = add_provider(tmp_path / "home", emulator)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    with pytest.raises(SyncError, match="cannot start a process for the sync of provider 'anomali'"):
+        ChildSync(home, "anomali")
+    with pytest.raises(NotFoundError):  # no table was created, not even an empty one
+        LookupStore(connect(home.database)).info("anomali")

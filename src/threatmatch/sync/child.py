@@ -58,7 +58,12 @@ class ChildSync:
     def __init__(self, home: Home, name: str, *, niceness: int = DEFAULT_NICENESS) -> None:
         self.name = name
         command = [sys.executable, "-m", __name__, "--home", str(home.root), "--niceness", str(niceness), name]
-        self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_env())
+        try:
+            self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_env())
+        except OSError as exc:  # no process could be started (out of memory or process slots, ...)
+            message = (f"cannot start a process for the sync of provider {name!r} ({exc}); the table in use is "
+                       "unchanged. Check the machine's free memory and process limits, then sync again.")
+            raise SyncError(message) from exc
 
     @property
     def pid(self) -> int:
