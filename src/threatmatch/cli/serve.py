@@ -9,6 +9,7 @@ import click
 
 from threatmatch.cli.context import echo_json, err, out, state
 from threatmatch.errors import ConfigError
+from threatmatch.runtime import tune_gc_for_bulk_work
 
 
 @click.command()
@@ -31,6 +32,7 @@ def serve(host: str, port: int, demo: bool, no_scheduler: bool, rule_paths: tupl
     from threatmatch.server.service import Service
     from threatmatch.server.settings import ServerSettings
 
+    tune_gc_for_bulk_work()
     home = state().home
     settings = ServerSettings(run_scheduler=not no_scheduler, rule_paths=rule_paths)
     service = Service(home, settings)

@@ -26,7 +26,9 @@ MAX_PENDING_BATCHES = 16
 
 def _writer_main(root: str, inbox: Any, acks: Any) -> None:  # pragma: no cover - runs in the child process
     from threatmatch.lake import Lake
+    from threatmatch.runtime import tune_gc_for_bulk_work
 
+    tune_gc_for_bulk_work()
     lake = Lake(Home(Path(root)), buffer_rows=50_000, flush_interval_s=2.0)
     failure: str | None = None
     while True:
