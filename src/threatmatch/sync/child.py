@@ -30,18 +30,12 @@ import orjson
 from threatmatch import errors
 from threatmatch.errors import SyncError, ThreatmatchError
 from threatmatch.home import Home
+from threatmatch.runtime import child_env
 
 log = logging.getLogger(__name__)
 
 DEFAULT_NICENESS = 10  # CFS weight ~1/10 of the service's threads when they compete for a core
 EXIT_GRACE_S = 30.0  # after stdin closes, how long the child may take to record the interruption
-
-
-def _child_env() -> dict[str, str]:
-    """The environment of a child running a module of this package, importable even without installation."""
-    package_root = str(Path(__file__).resolve().parents[2])
-    paths = [package_root, os.environ.get("PYTHONPATH", "")]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
 def _error(type_name: str, message: str) -> ThreatmatchError:
@@ -59,7 +53,7 @@ class ChildSync:
         self.name = name
         command = [sys.executable, "-m", __name__, "--home", str(home.root), "--niceness", str(niceness), name]
         try:
-            self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_env())
+            self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=child_env())
         except OSError as exc:  # no process could be started (out of memory or process slots, ...)
             message = (f"cannot start a process for the sync of provider {name!r} ({exc}); the table in use is "
                        "unchanged. Check the machine's free memory and process limits, then sync again.")

@@ -24,13 +24,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO
 
 import msgspec
 
 from threatmatch.errors import SyncError
 from threatmatch.providers.threatstream.rows import decode_views, encode_objects
+from threatmatch.runtime import child_env
 from threatmatch.storage.lookup_rows import PackedRows, pack_rows
 
 Built = tuple[PackedRows, list[str]]
@@ -135,9 +135,7 @@ class RowBuilders:
     """
 
     def __init__(self, workers: int) -> None:
-        package_root = str(Path(__file__).resolve().parents[3])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root,
-                                                                         os.environ.get("PYTHONPATH")]))}
+        env = child_env()
         self._procs: list[subprocess.Popen[bytes]] = []
         self._feeds: list[queue.Queue[bytes | None]] = []
         self._results: list[queue.Queue[bytes | None]] = []
