@@ -14,7 +14,8 @@ In one run:
      goes on until 5 s after it ends (so the table swap happens under load);
   6. checks that every answer accepted every line, that the lake holds exactly the accepted events,
      and compares request latency during the refresh with the rest of the run.
-Reports events/s over HTTP, the ratio to the CLI (goal >= 0.7), p50/p99 ingest latency, and the refresh.
+Reports events/s over HTTP, the ratio to the CLI (goal >= 0.7), p50/p99 ingest latency, and the refresh
+(with the throughput during it and outside it, counted from completed requests).
 """
 
 from __future__ import annotations
@@ -227,6 +228,13 @@ def run(args: argparse.Namespace, home: Path, url: str, token: str, emulator_url
               f"latency during p50 {statistics.median(inside or [0]) * 1000:.0f} ms / max "
               f"{max(inside or [0]) * 1000:.0f} ms vs outside p50 {statistics.median(outside or [0]) * 1000:.0f} ms "
               f"/ max {max(outside or [0]) * 1000:.0f} ms")
+        window = refresh["end"] - refresh["start"]
+        rest = elapsed - window
+        events_inside = done_inside * args.batch
+        events_outside = len(load.samples) * args.batch - events_inside
+        print(f"throughput by completed requests: during the refresh {events_inside / window:,.0f} events/s "
+              f"(ratio {events_inside / window / cli:.2f}), outside it {events_outside / rest:,.0f} events/s "
+              f"(ratio {events_outside / rest / cli:.2f})" if window > 0 and rest > 0 else "")
         worst_start, worst = max(load.samples, key=lambda sample: sample[1])
         print(f"slowest request: started at {worst_start:.1f} s, took {worst * 1000:.0f} ms")
     for problem in load.problems[:5]:
