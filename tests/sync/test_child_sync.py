@@ -17,6 +17,8 @@ from tests.sync.helpers import add_provider
 
 from threatmatch.emulator.testing import run_emulator
 from threatmatch.errors import NotFoundError, SyncError
+from threatmatch.lake import Lake
+from threatmatch.lake.naming import lookup_view
 from threatmatch.storage.db import connect
 from threatmatch.storage.lookup_store import LookupStore
 from threatmatch.storage.providers_repo import ProviderRepo
@@ -148,3 +150,20 @@ def test_a_sync_process_that_cannot_start_is_a_sync_error(emulator: Any, tmp_pat
         ChildSync(home, "anomali")
     with pytest.raises(NotFoundError):  # no table was created, not even an empty one
         LookupStore(connect(home.database)).info("anomali")
+
+
+def test_child_sync_exports_the_new_generation_for_search(emulator: Any, tmp_path: Path) -> None:
+    """After a child sync the lake already holds the new generation's export, so the first search does not
+    build it, and searching the table finds every row."""
+    home = add_provider(tmp_path / "home", emulator)
+    result = sync_in_child(home, "anomali")
+    view = lookup_view("anomali")
+    exported = sorted(path.name for path in (home.lake / "lookups" / view).iterdir())
+    assert len(exported) == 1 and exported[0].startswith(f"gen-{result.generation}-")
+    lake = Lake(home)
+    try:
+        rows = lake.search(f"SELECT count(*) FROM {view}").rows
+    finally:
+        lake.close()
+    assert rows == [[result.rows]]
+    assert sorted(path.name for path in (home.lake / "lookups" / view).iterdir()) == exported

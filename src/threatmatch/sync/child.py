@@ -4,8 +4,9 @@ A full refresh of a large table is CPU work (decode, normalise, store, index) fo
 service's own process it would compete with ingest and the API for the interpreter lock, and ingest would
 stall for the whole refresh. ``sync_in_child(home, name)`` runs ``sync_provider`` in a child process
 (``python -m threatmatch.sync.child``) that lowers its own CPU priority first (``nice``), and returns the
-child's ``SyncResult`` or raises its error (same class and message as in process). Only the swap of the
-live table (loading the new generation into the matcher) is left to the service.
+child's ``SyncResult`` or raises its error (same class and message as in process). The child also exports
+the new generation for lake searches; only the swap of the live table (loading the new generation into the
+matcher) is left to the service.
 
 The child reports one JSON line on stdout; its log lines go to the service's stderr. It watches its stdin:
 when the service closes it (``ChildSync.cancel``) or dies, even by ``kill -9``, the child interrupts the
@@ -18,6 +19,7 @@ import argparse
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -128,6 +130,22 @@ def _watch(fd: int) -> None:
     signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
 
+def _export_for_search(home: Home, conn: sqlite3.Connection, name: str) -> None:
+    """Export the new generation for lake searches now, at this process's priority (otherwise the first search
+    after the sync does it inside the service, holding its interpreter for seconds on a large table). A failure
+    only means that first search exports it instead."""
+    from threatmatch.lake.views import export_lookups
+    from threatmatch.storage.lookup_store import LookupStore
+
+    try:
+        export_lookups(home.lake, LookupStore(conn))
+    except KeyboardInterrupt:  # asked to stop: the sync itself succeeded and its result is still reported
+        pass
+    except (ThreatmatchError, sqlite3.Error, OSError) as exc:
+        log.warning("the new table of %s was not exported for search yet (the first search will do it): %s",
+                    name, exc)
+
+
 def _report(payload: dict[str, Any]) -> None:
     sys.stdout.buffer.write(orjson.dumps(payload) + b"\n")
     sys.stdout.buffer.flush()
@@ -160,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         conn = connect(home.database)
         try:
             result = sync_provider(conn, home, args.name)
+            _export_for_search(home, conn, args.name)
         finally:
             conn.close()
     except ThreatmatchError as exc:
