@@ -4,6 +4,7 @@ stoppable without harming the table in use, never orphaned."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -167,3 +168,20 @@ def test_child_sync_exports_the_new_generation_for_search(emulator: Any, tmp_pat
         lake.close()
     assert rows == [[result.rows]]
     assert sorted(path.name for path in (home.lake / "lookups" / view).iterdir()) == exported
+
+
+def test_a_child_that_dies_without_a_report_is_a_sync_error(emulator: Any, tmp_path: Path) -> None:
+    """A sync process killed outright (the OOM killer, an operator) is reported with its exit code, and the
+    previous table stays in use."""
+    home = add_provider(tmp_path / "home", emulator)
+    first = sync_in_child(home, "anomali")
+    emulator.fault("slow", count=3, delay=5.0)
+    try:
+        child = ChildSync(home, "anomali")
+        time.sleep(1.0)
+        os.kill(child.pid, signal.SIGKILL)
+        with pytest.raises(SyncError, match=r"ended without a result \(its process exited with code -9"):
+            child.result()
+    finally:
+        emulator.clear_faults()
+    assert LookupStore(connect(home.database)).info("anomali").generation == first.generation

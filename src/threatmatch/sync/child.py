@@ -44,7 +44,10 @@ def _error(type_name: str, message: str) -> ThreatmatchError:
     """The exception the child raised, rebuilt from its class name (anything unknown becomes a ``SyncError``)."""
     cls = getattr(errors, type_name, None)
     if isinstance(cls, type) and issubclass(cls, ThreatmatchError):
-        return cls(message)
+        try:
+            return cls(message)
+        except TypeError:  # a class whose constructor wants more than a message
+            pass
     return SyncError(message)
 
 
@@ -85,8 +88,7 @@ class ChildSync:
             report = None
         if not isinstance(report, dict):
             raise SyncError(f"the sync of provider {self.name!r} ended without a result (its process exited with "
-                            f"code {code}; its error, if any, is in the service log). The table in use is "
-                            "unchanged; run the sync again.")
+                            f"code {code}; its error, if any, is in the service log); run the sync again.")
         if not report.get("ok"):
             raise _error(str(report.get("type")), str(report.get("error")))
         known = {f.name for f in fields(SyncResult)}
