@@ -107,10 +107,6 @@ class PackedRows(NamedTuple):
     def ids(self) -> list[int | str | None]:
         return self.params[1::LOAD_COLUMNS]
 
-    @property
-    def rows(self) -> int:
-        return len(self.params) // LOAD_COLUMNS
-
 
 def pack_rows(rows: list[LoadRow]) -> PackedRows:
     """Pack rows (every per-row step runs in C)."""
