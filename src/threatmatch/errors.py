@@ -108,3 +108,16 @@ class RuleError(ThreatmatchError):
 
 class SearchError(ThreatmatchError):
     """A data-lake SQL search was refused (not read-only), failed (DuckDB error) or hit its time limit."""
+
+
+def rebuild(type_name: str, message: str, fallback: type[ThreatmatchError]) -> ThreatmatchError:
+    """The error another process of ours reported by class name and message, as the same class here (so
+    callers still tell a ``NotFoundError`` from a ``StorageError``). An unknown name, or a class whose
+    constructor wants more than a message, gives ``fallback(message)``."""
+    cls = globals().get(type_name)
+    if isinstance(cls, type) and issubclass(cls, ThreatmatchError):
+        try:
+            return cls(message)
+        except TypeError:
+            pass
+    return fallback(message)

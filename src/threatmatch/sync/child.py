@@ -42,13 +42,7 @@ EXIT_GRACE_S = 30.0  # after stdin closes, how long the child may take to record
 
 def _error(type_name: str, message: str) -> ThreatmatchError:
     """The exception the child raised, rebuilt from its class name (anything unknown becomes a ``SyncError``)."""
-    cls = getattr(errors, type_name, None)
-    if isinstance(cls, type) and issubclass(cls, ThreatmatchError):
-        try:
-            return cls(message)
-        except TypeError:  # a class whose constructor wants more than a message
-            pass
-    return SyncError(message)
+    return errors.rebuild(type_name, message, SyncError)
 
 
 class ChildSync:
