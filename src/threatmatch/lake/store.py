@@ -11,6 +11,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import pyarrow as pa
+
 from threatmatch.errors import SearchError, StorageError, ThreatmatchError
 from threatmatch.home import Home
 from threatmatch.lake import compaction, retention, search
@@ -62,6 +64,10 @@ class Lake:
     def write_events(self, log_type: str, events: Sequence[Mapping[str, Any]]) -> int:
         """Store a batch of enriched events of ``log_type``; returns the number of events accepted (all)."""
         return self._writer.write_events(log_type, events)
+
+    def write_table(self, log_type: str, table: pa.Table) -> int:
+        """Store events already turned into their Arrow table (``lake.schema.events_table``); returns the rows."""
+        return self._writer.write_table(log_type, table)
 
     def write_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> int:
         """Store a batch of alert dicts; returns the number accepted (all)."""

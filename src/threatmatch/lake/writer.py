@@ -54,6 +54,28 @@ def write_parquet_atomic(directory: Path, table: pa.Table, *, prefix: str = "par
     return directory / name
 
 
+def combine_tables(tables: list[pa.Table]) -> list[pa.Table]:
+    """As few tables as the schemas allow: tables whose columns agree (a missing column becomes nulls) are
+    concatenated; a field that is a number in one batch and text in another splits them into separate files,
+    which searches combine by name, like files of different flushes."""
+    if len(tables) <= 1:
+        return tables
+    groups: list[tuple[pa.Schema, list[pa.Table]]] = []
+    for table in tables:
+        for index, (schema, members) in enumerate(groups):
+            try:
+                merged = pa.unify_schemas([schema, table.schema], promote_options="default")
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                continue
+            members.append(table)
+            groups[index] = (merged, members)
+            break
+        else:
+            groups.append((table.schema, [table]))
+    return [members[0] if len(members) == 1 else pa.concat_tables(members, promote_options="default")
+            for _, members in groups]
+
+
 class LakeWriter:
     """Buffers records per log type and writes hour-partitioned Parquet files.
 
@@ -69,6 +91,7 @@ class LakeWriter:
         self.rows_per_file = max(1, rows_per_file)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._pending: dict[str, list[Mapping[str, Any]]] = {}
+        self._prebuilt: dict[str, list[pa.Table]] = {}  # event tables built elsewhere (``events_table``)
         self._pending_rows = 0
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -99,6 +122,21 @@ class LakeWriter:
         """Accept a batch of alert dicts; return how many were accepted (all of them)."""
         return self._accept(_ALERTS, alerts)
 
+    def write_table(self, log_type: str, table: pa.Table) -> int:
+        """Accept events of ``log_type`` already turned into their Arrow table by ``events_table`` (by the
+        process that enriched them, so that work runs on its core); return how many rows were accepted."""
+        check_log_type(log_type)
+        self._raise_failure()
+        if not table.num_rows:
+            return 0
+        with self._lock:
+            self._prebuilt.setdefault(log_type, []).append(table)
+            self._pending_rows += table.num_rows
+            due = self._pending_rows >= self.buffer_rows
+        if due:
+            self.flush()
+        return int(table.num_rows)
+
     def _accept(self, key: str, records: Sequence[Mapping[str, Any]]) -> int:
         self._raise_failure()
         if not records:
@@ -115,13 +153,16 @@ class LakeWriter:
         """Write every buffered record to Parquet now; return how many rows were written."""
         with self._flush_lock:
             with self._lock:
-                batches, self._pending, self._pending_rows = self._pending, {}, 0
+                batches, self._pending = self._pending, {}
+                prebuilt, self._prebuilt = self._prebuilt, {}
+                self._pending_rows = 0
+            keys = list(dict.fromkeys([*batches, *prebuilt]))
             written = 0
-            for number, (key, records) in enumerate(batches.items()):
+            for number, key in enumerate(keys):
                 try:
-                    written += self._write_batch(key, records)
+                    written += self._write_batch(key, batches.get(key, []), prebuilt.get(key, []))
                 except BaseException:
-                    self._requeue(list(batches.items())[number:])
+                    self._requeue(keys[number:], batches, prebuilt)
                     raise
             return written
 
@@ -134,22 +175,31 @@ class LakeWriter:
         self.flush()
         self._raise_failure()
 
-    def _write_batch(self, key: str, records: list[Mapping[str, Any]]) -> int:
+    def _write_batch(self, key: str, records: list[Mapping[str, Any]], prebuilt: list[pa.Table]) -> int:
         columns: Sequence[str]
         if key == _ALERTS:
-            table, columns, base = alerts_table(records), ALERT_TIME_COLUMNS, alerts_dir(self.root)
+            tables, columns, base = [alerts_table(records)], ALERT_TIME_COLUMNS, alerts_dir(self.root)
         else:
-            table, columns, base = events_table(key, records), EVENT_TIME_COLUMNS, events_dir(self.root, key)
-        for hour, part in split_by_hour(table, columns, self._clock()).items():
-            for start in range(0, part.num_rows, self.rows_per_file):
-                write_parquet_atomic(base / hour.relpath(), part.slice(start, self.rows_per_file))
-        return int(table.num_rows)
+            tables = [*prebuilt, events_table(key, records)] if records else prebuilt
+            columns, base = EVENT_TIME_COLUMNS, events_dir(self.root, key)
+        written = 0
+        for table in combine_tables(tables):
+            for hour, part in split_by_hour(table, columns, self._clock()).items():
+                for start in range(0, part.num_rows, self.rows_per_file):
+                    write_parquet_atomic(base / hour.relpath(), part.slice(start, self.rows_per_file))
+            written += int(table.num_rows)
+        return written
 
-    def _requeue(self, batches: list[tuple[str, list[Mapping[str, Any]]]]) -> None:
+    def _requeue(self, keys: list[str], batches: dict[str, list[Mapping[str, Any]]],
+                 prebuilt: dict[str, list[pa.Table]]) -> None:
         with self._lock:
-            for key, records in batches:
-                self._pending[key] = records + self._pending.get(key, [])
-                self._pending_rows += len(records)
+            for key in keys:
+                records, tables = batches.get(key, []), prebuilt.get(key, [])
+                if records:
+                    self._pending[key] = records + self._pending.get(key, [])
+                if tables:
+                    self._prebuilt[key] = tables + self._prebuilt.get(key, [])
+                self._pending_rows += len(records) + sum(t.num_rows for t in tables)
 
     def _flush_loop(self, interval: float) -> None:
         while not self._stop.wait(interval):
