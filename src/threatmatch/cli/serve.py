@@ -19,9 +19,13 @@ from threatmatch.runtime import tune_gc_for_bulk_work
               "demo provider at it when no other provider is configured, sync it, ingest the bundled sample logs "
               "and print a console token.")
 @click.option("--no-scheduler", is_flag=True, help="Do not refresh providers on their schedule.")
+@click.option("--ingest-workers", type=click.IntRange(0, 64), default=None,
+              help="Processes that parse, enrich and run detections on ingest requests, each with its own copy of "
+              "the lookup tables (0 = inside the service process). Default: one per core on a multi-core machine.")
 @click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Extra detection-rule folder (repeatable); the built-in pack is always loaded.")
-def serve(host: str, port: int, demo: bool, no_scheduler: bool, rule_paths: tuple[Path, ...]) -> None:
+def serve(host: str, port: int, demo: bool, no_scheduler: bool, ingest_workers: int | None,
+          rule_paths: tuple[Path, ...]) -> None:
     """Run the service: REST API, web console, ingest, scheduler and metrics.
 
     Every endpoint except /healthz needs an API token: create one with `threatmatch tokens create NAME`.
@@ -34,7 +38,7 @@ def serve(host: str, port: int, demo: bool, no_scheduler: bool, rule_paths: tupl
 
     tune_gc_for_bulk_work()
     home = state().home
-    settings = ServerSettings(run_scheduler=not no_scheduler, rule_paths=rule_paths)
+    settings = ServerSettings(run_scheduler=not no_scheduler, rule_paths=rule_paths, ingest_workers=ingest_workers)
     service = Service(home, settings)
     if demo:
         from threatmatch.server.demo import DemoBootstrap

@@ -1,77 +1,67 @@
 """The ingest path of a running service: parse → normalise → enrich → detect → store.
 
-Holds the log-type registry, the enricher (rebuilt copy-on-write when providers or enrichment settings
-change; tables themselves swap inside their ``LiveTable``), the rule set with its alert state, and the lake.
+A request is *processed* (``IngestCore``: parse, normalise, enrich, run the rules, encode for the lake) either
+in this process or, with ``workers``, in one of the ingest worker processes (``IngestPool``), so several
+requests use several cores. It is then *committed* here, where the shared state lives: rule matches fold into
+alerts (de-duplication needs one place), events and alerts go to the lake writer, metrics count.
+
+The enricher is rebuilt copy-on-write when providers or enrichment settings change (tables themselves swap
+inside their ``LiveTable``); workers are told the same changes and answer once they apply them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from threatmatch.detect import AlertManager, RuleSet, builtin_rules_dir, load_rules, run_detections
+from threatmatch.detect import AlertManager, RuleSet
 from threatmatch.enrich.config import EnrichmentConfig
-from threatmatch.enrich.engine import Enricher
 from threatmatch.enrich.live import LiveTable
 from threatmatch.enrich.pipeline import Pipeline
 from threatmatch.home import Home
 from threatmatch.lake import Lake
 from threatmatch.logtypes import LogTypeRegistry
+from threatmatch.server.ingest_core import MAX_REJECT_DETAILS, IngestCore, IngestReport, Processed
+from threatmatch.server.ingest_pool import IngestPool
 from threatmatch.server.lakesink import LakeSink
 from threatmatch.server.metrics import Metrics
 
 log = logging.getLogger("threatmatch.server")
 
-MAX_REJECT_DETAILS = 1000
-
-
-@dataclass
-class IngestReport:
-    """The answer to one ingest request. ``lines == accepted + rejected + blank``."""
-
-    log_type: str
-    lines: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    blank: int = 0
-    matched: int = 0
-    alerts: int = 0
-    rejects: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"log_type": self.log_type, "lines": self.lines, "read": self.accepted + self.rejected,
-                "accepted": self.accepted, "rejected": self.rejected, "blank": self.blank, "matched": self.matched,
-                "alerts": self.alerts, "rejects": self.rejects,
-                "rejects_truncated": self.rejected > len(self.rejects), "seconds": round(self.seconds, 4)}
+__all__ = ["MAX_REJECT_DETAILS", "Engine", "IngestReport"]
 
 
 class Engine:
     """Everything an ingest request runs through."""
 
     def __init__(self, home: Home, metrics: Metrics, tables: Callable[[], Mapping[str, LiveTable]], *,
-                 rule_paths: Iterable[Path] = (), batch_size: int = 5000) -> None:
+                 rule_paths: Iterable[Path] = (), batch_size: int = 5000, workers: int = 0) -> None:
         self.home = home
         self.metrics = metrics
         self._tables = tables
-        self._rule_paths = [builtin_rules_dir(), *rule_paths]
-        self.batch_size = batch_size
-        self.registry = LogTypeRegistry.load(home)
-        self.ruleset: RuleSet = load_rules(self._rule_paths, strict=False)
-        self._alerts = AlertManager(self.ruleset)
+        self._rule_paths = tuple(rule_paths)
+        self.core = IngestCore(home, tables, rule_paths=self._rule_paths, batch_size=batch_size)
+        self._alerts = AlertManager(self.core.ruleset)
         self._alerts_lock = threading.Lock()
         self.sink = LakeSink(home)  # writes happen in a writer process
         self.lake = Lake(home)  # this process only searches (after sink.flush())
-        self._pipeline: Pipeline | None = None
-        self._lock = threading.Lock()
+        self.pool: IngestPool | None = None
+        if workers > 0:
+            try:
+                self.pool = IngestPool(home, workers, rule_paths=self._rule_paths, batch_size=batch_size,
+                                       providers=list(tables()))
+            except BaseException:
+                self.sink.close()
+                self.lake.close()
+                raise
 
     def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
         self.sink.close()
         self.lake.close()
 
@@ -81,70 +71,80 @@ class Engine:
         return self.lake.search(sql, limit=limit, timeout_s=timeout_s)
 
     # -- configuration changes ------------------------------------------------------------------
-    def rebuild(self, config: EnrichmentConfig) -> None:
-        """New enricher over the current tables and settings; requests in flight keep the old one."""
-        enricher = Enricher(dict(self._tables()), config.settings(), self.registry)
-        with self._lock:
-            self._pipeline = Pipeline(self.registry, enricher)
+    @property
+    def registry(self) -> LogTypeRegistry:
+        return self.core.registry
 
-    def reload_registry(self, config: EnrichmentConfig) -> None:
-        """Pick up added log types."""
-        self.registry = LogTypeRegistry.load(self.home)
-        self.rebuild(config)
+    @property
+    def ruleset(self) -> RuleSet:
+        return self.core.ruleset
 
     @property
     def pipeline(self) -> Pipeline:
-        pipeline = self._pipeline
-        if pipeline is None:
-            raise RuntimeError("Engine.rebuild() must run before the first ingest")
-        return pipeline
+        return self.core.pipeline
+
+    def rebuild(self, config: EnrichmentConfig) -> None:
+        """New enricher over the current tables and settings; requests in flight keep the old one.
+        Returns once every ingest worker uses the new settings too."""
+        self.core.rebuild(config)
+        if self.pool is not None:
+            self.pool.settings_changed(list(self._tables()))
+
+    def reload_registry(self, config: EnrichmentConfig) -> None:
+        """Pick up added log types (here and in every worker)."""
+        self.core.reload_registry(config)
+        if self.pool is not None:
+            self.pool.registry_changed()
+
+    def table_swapped(self, name: str) -> None:
+        """``name`` has a new generation in the lookup store (a sync): workers load and swap it too."""
+        if self.pool is not None:
+            self.pool.table_changed(name)
 
     # -- the hot path ---------------------------------------------------------------------------
     def lookup(self, table: str, key: str) -> Any:
         """``event.lookup(table, key)`` for detections: the row ``key`` matches in a live table."""
-        live = self._tables().get(table)
-        return None if live is None else live.current.match(key, datetime.now(UTC))
+        return self.core.lookup(table, key)
 
     def detect(self, events: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-        """Run the rules; returns the alerts created or updated (alert state is shared, hence the lock)."""
-        if not len(self.ruleset):
+        """Run the rules here and fold their matches into alerts (used by tools and tests)."""
+        from threatmatch.detect.runner import run_rules
+
+        matches = [r for r in run_rules(self.core.ruleset, events, lookup=self.lookup) if r.matched]
+        return self._fold(matches, now)
+
+    def _fold(self, matches: list[Any], now: datetime) -> list[dict[str, Any]]:
+        """Alerts created or updated by ``matches`` (alert state is shared, hence the lock)."""
+        if not matches:
             return []
         with self._alerts_lock:
-            _, alerts = run_detections(events, self.ruleset, self._alerts, now, lookup=self.lookup)
+            alerts = self._alerts.process(matches, now)
         for alert in alerts:
             self.metrics.alerts.labels(alert.get("rule_id", "")).inc()
         return alerts
 
     def ingest(self, log_type: str, lines: list[bytes]) -> IngestReport:
-        """Run ``lines`` through the whole path; rejects keep their line numbers (1-based, as sent)."""
-        started = time.perf_counter()
-        pipeline = self.pipeline
-        pipeline.log_type(log_type)  # NotFoundError (with did-you-mean) before counting anything
-        report = IngestReport(log_type, lines=len(lines))
-        numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
-        report.blank = len(lines) - len(numbered)
-        originals = [number for number, _ in numbered]
-        batch_started = time.perf_counter()
-        for batch in pipeline.stream(log_type, (line for _, line in numbered), batch_size=self.batch_size):
-            # parse + normalise + enrich of this batch happened inside the generator step just taken
-            self.metrics.enrich_latency.labels(log_type).observe(time.perf_counter() - batch_started)
-            now = datetime.now(UTC)
-            alerts = self.detect(batch.events, now) if batch.events else []
-            if batch.events:
-                self.sink.write_events(log_type, batch.events)
-            if alerts:
-                self.sink.write_alerts(alerts)
-            report.accepted += batch.enriched
-            report.rejected += batch.rejected
-            report.matched += batch.matched
-            report.alerts += len(alerts)
-            for reject in batch.rejects:
-                if len(report.rejects) < MAX_REJECT_DETAILS:
-                    line = originals[reject.line - 1] if 0 < reject.line <= len(originals) else reject.line
-                    report.rejects.append({"line": line, "reason": reject.reason})
-            batch_started = time.perf_counter()
+        """Process ``lines`` (in a worker when there are workers) and commit the result."""
+        if self.pool is not None:
+            done = self.pool.process(log_type, lines)
+        else:
+            done = self.core.process(log_type, lines)
+        return self.commit(done)
+
+    def commit(self, done: Processed) -> IngestReport:
+        """Store a processed request: alerts, lake writes, metrics. Returns its answer."""
+        report = done.report
+        latency = self.metrics.enrich_latency.labels(report.log_type)
+        for seconds in done.latencies:
+            latency.observe(seconds)
+        alerts = self._fold(done.matches, datetime.now(UTC))
+        write = self.sink.write_table if done.tables else self.sink.write_payload
+        for payload in done.payloads:
+            write(report.log_type, payload)
+        if alerts:
+            self.sink.write_alerts(alerts)
+        report.alerts = len(alerts)
         self._count(report)
-        report.seconds = time.perf_counter() - started
         return report
 
     def _count(self, report: IngestReport) -> None:

@@ -113,7 +113,8 @@ class Service:
         for name in self.repo().names():
             self.tables.load(conn, name)
         self._engine = Engine(self.home, self.metrics, lambda: self.tables.live,
-                              rule_paths=self.settings.rule_paths, batch_size=self.settings.batch_size)
+                              rule_paths=self.settings.rule_paths, batch_size=self.settings.batch_size,
+                              workers=self.settings.resolved_ingest_workers())
         self.settings_changed()
         if self.settings.run_scheduler:
             self.scheduler = Scheduler(lambda: self.repo().schedules(), self._scheduled_sync,
@@ -178,7 +179,8 @@ class Service:
         """Refresh ``name`` now (one run at a time per provider), then swap its live table.
 
         The refresh runs in a child process at lower CPU priority (``sync.child``), so ingest and the API keep
-        this process's interpreter to themselves; only loading the new generation into the matcher runs here.
+        this process's interpreter to themselves; only loading the new generation into the matcher runs here
+        (and in each ingest worker, which swaps it in while its requests go on with the previous one).
         A run already in progress answers 409 unless ``wait``, which waits for it and runs again.
         """
         self.repo().get(name)  # NotFoundError before taking the lock
@@ -203,7 +205,9 @@ class Service:
             conn = connect(self.home.database)
             try:
                 if self.tables.load(conn, name):
-                    self.settings_changed()
+                    self.settings_changed()  # a new table: workers load it as part of the new settings
+                else:
+                    self.engine.table_swapped(name)
             finally:
                 conn.close()
             return result
@@ -279,6 +283,14 @@ class Service:
     def lake_writer_alive(self) -> bool | None:
         """Whether the lake writer process runs (None before the engine starts)."""
         return None if self._engine is None else self._engine.sink.alive
+
+    def ingest_workers(self) -> tuple[int, int] | None:
+        """(running, configured) ingest worker processes; (0, 0) when requests run in this process; None before
+        the engine starts."""
+        if self._engine is None:
+            return None
+        pool = self._engine.pool
+        return (0, 0) if pool is None else (pool.alive(), pool.size)
 
     def table_sizes(self) -> Mapping[str, int]:
         """Rows in each provider's live lookup table."""

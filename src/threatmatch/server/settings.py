@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MIB = 1024 * 1024
+MAX_AUTO_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,15 @@ class ServerSettings:
     sync_niceness: int = 10
     #: Events per lake write / detection batch inside one ingest request.
     batch_size: int = 5000
+    #: Processes that parse, enrich and run the rules on ingest requests (each holds its own copy of the
+    #: tables); 0 = inside the service process; None = one per core when there are several cores, else 0.
+    ingest_workers: int | None = None
+
+    def resolved_ingest_workers(self) -> int:
+        """``ingest_workers`` with ``None`` resolved for this machine."""
+        if self.ingest_workers is not None:
+            return max(0, self.ingest_workers)
+        from threatmatch.enrich.workers import cpu_count
+
+        cores = cpu_count()
+        return min(cores, MAX_AUTO_WORKERS) if cores > 1 else 0

@@ -25,6 +25,13 @@ def healthz(service: ServiceDep) -> JSONResponse:
     body["components"] = service.components()
     writer = service.lake_writer_alive()
     body["lake_writer"] = "starting" if writer is None else ("running" if writer else "stopped")
+    workers = service.ingest_workers()
+    if workers is not None:
+        running, configured = workers
+        body["ingest_workers"] = {"running": running, "configured": configured}
+        if configured and not running:
+            body.update(status="unavailable", reason="no ingest worker is running (replacements are starting)")
+            return JSONResponse(body, status_code=503)
     if writer is False:
         body.update(status="unavailable", reason="the lake writer process has stopped: events cannot be stored")
         return JSONResponse(body, status_code=503)
