@@ -61,12 +61,14 @@ def start_emulator(count: int) -> tuple[subprocess.Popen[str], str]:
     return proc, line.split(" at ", 1)[1].split("/api/", 1)[0]
 
 
-def start_service(home: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_service(home: Path, workers: int | None) -> tuple[subprocess.Popen[bytes], str, str]:
     token = subprocess.run([sys.executable, "-m", "threatmatch", "--home", str(home), "tokens", "create", "bench"],
                            check=True, capture_output=True, cwd=REPO).stdout.decode().strip().splitlines()[-1]
     port = free_port()
+    extra = [] if workers is None else ["--ingest-workers", str(workers)]
     proc = subprocess.Popen([sys.executable, "-m", "threatmatch", "--home", str(home), "serve", "--no-scheduler",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+                             "--port", str(port), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=REPO)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -100,9 +102,10 @@ def make_events(count: int, listed: list[str], seed: int = 7) -> list[bytes]:
     return out
 
 
-def cli_rate(home: Path, path: Path) -> float:
+def cli_rate(home: Path, path: Path, workers: int = 1) -> float:
     run = subprocess.run([sys.executable, "-m", "threatmatch", "--home", str(home), "enrich", "-t", LOG_TYPE,
-                          str(path), "-o", "/dev/null"], capture_output=True, text=True, cwd=REPO, check=True)
+                          str(path), "-o", "/dev/null", "--workers", str(workers)], capture_output=True, text=True,
+                         cwd=REPO, check=True)
     found = re.search(r"\(([\d,]+) events/s\)", run.stderr)
     if not found:
         raise SystemExit(f"no rate in the CLI summary: {run.stderr[-500:]}")
@@ -152,12 +155,14 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=2000, help="lines per request")
     parser.add_argument("--events", type=int, default=200_000, help="distinct generated events (reused cyclically)")
     parser.add_argument("--refresh-at", type=float, default=15.0, help="seconds into the load; negative = none")
+    parser.add_argument("--ingest-workers", type=int, default=None,
+                        help="the service's --ingest-workers (default: the service's own default)")
     args = parser.parse_args()
 
     emulator, emulator_url = start_emulator(args.indicators)
     with tempfile.TemporaryDirectory(prefix="tm-bench-ingest-") as tmp:
         home = Path(tmp) / "home"
-        service, url, token = start_service(home)
+        service, url, token = start_service(home, args.ingest_workers)
         try:
             return run(args, home, url, token, emulator_url, Path(tmp))
         finally:
@@ -182,6 +187,11 @@ def run(args: argparse.Namespace, home: Path, url: str, token: str, emulator_url
     data_file.write_bytes(b"\n".join(events) + b"\n")
     cli = cli_rate(home, data_file)
     print(f"baseline, CLI `threatmatch enrich` of the same {len(events):,} events: {cli:,.0f} events/s")
+    cli2 = cli_rate(home, data_file, workers=2)
+    print(f"for reference, the same with `--workers 2`: {cli2:,.0f} events/s")
+    health = api.get("/healthz").json()
+    workers = health.get("ingest_workers") or {}
+    print(f"service ingest workers: {workers.get('running', '?')} (0 = requests processed in the service process)")
 
     batches = [b"\n".join(events[i:i + args.batch]) + b"\n" for i in range(0, len(events) - args.batch + 1,
                                                                             args.batch)]
@@ -213,7 +223,8 @@ def run(args: argparse.Namespace, home: Path, url: str, token: str, emulator_url
     stored_count = stored.json()["rows"][0][0]
     print(f"\nHTTP ingest, {args.connections} connections x {args.batch} lines/request, {elapsed:.1f} s: "
           f"{load.accepted:,} events, {rate:,.0f} events/s")
-    print(f"ratio HTTP / CLI enrich: {rate / cli:.2f} (goal >= 0.7)")
+    print(f"ratio HTTP / CLI enrich: {rate / cli:.2f} (goal >= 0.7); against `enrich --workers 2`: "
+          f"{rate / cli2:.2f}")
     print(f"request latency ({args.batch} lines): p50 {statistics.median(latencies) * 1000:.0f} ms, "
           f"p99 {pct(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms; "
           f"per event p99 {pct(latencies, 0.99) / args.batch * 1e6:.0f} us")
