@@ -106,13 +106,6 @@ class Engine:
         """``event.lookup(table, key)`` for detections: the row ``key`` matches in a live table."""
         return self.core.lookup(table, key)
 
-    def detect(self, events: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-        """Run the rules here and fold their matches into alerts (used by tools and tests)."""
-        from threatmatch.detect.runner import run_rules
-
-        matches = [r for r in run_rules(self.core.ruleset, events, lookup=self.lookup) if r.matched]
-        return self._fold(matches, now)
-
     def _fold(self, matches: list[Any], now: datetime) -> list[dict[str, Any]]:
         """Alerts created or updated by ``matches`` (alert state is shared, hence the lock)."""
         if not matches:

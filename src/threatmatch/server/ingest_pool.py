@@ -157,13 +157,12 @@ class IngestPool:
 
     @property
     def pids(self) -> list[int]:
-        with self._lock:
-            return [w.pid for w in self._workers if w.pid is not None]
+        return [w.pid for w in list(self._workers) if w.pid is not None]
 
     def alive(self) -> int:
-        """Workers running now (fewer than ``size`` while a replacement starts)."""
-        with self._lock:
-            return sum(1 for w in self._workers if w.process.is_alive())
+        """Workers running now (fewer than ``size`` while a replacement starts). Never waits for the lock a
+        change holds while workers apply it (health checks answer during a table reload)."""
+        return sum(1 for w in list(self._workers) if w.process.is_alive())
 
     # -- requests --------------------------------------------------------------------------------
     def _take(self) -> _Worker:
