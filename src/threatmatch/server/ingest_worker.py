@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from threatmatch.detect.runner import describe
 from threatmatch.enrich.config import EnrichmentConfig
 from threatmatch.errors import ThreatmatchError
 from threatmatch.home import Home
@@ -35,11 +36,6 @@ from threatmatch.server.tables import TableSet
 from threatmatch.storage.db import connect
 
 log = logging.getLogger("threatmatch.server")
-
-
-def describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class WorkerState:
