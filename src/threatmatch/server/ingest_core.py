@@ -69,17 +69,11 @@ class Processed:
     latencies: list[float] = field(default_factory=list)
 
 
-def rule_paths_with_builtin(extra: Iterable[Path]) -> list[Path]:
-    """The built-in rule pack followed by the user's folders."""
-    return [builtin_rules_dir(), *extra]
-
-
 class IngestCore:
     """Log types, the enricher over live tables and the rule set: everything ``process`` reads."""
 
     def __init__(self, home: Home, tables: Callable[[], Mapping[str, LiveTable]], *,
-                 rule_paths: Iterable[Path] = (), batch_size: int = 5000,
-                 ruleset: RuleSet | None = None, lake_tables: bool = False) -> None:
+                 rule_paths: Iterable[Path] = (), batch_size: int = 5000, lake_tables: bool = False) -> None:
         """``lake_tables``: build each batch's lake table here (ingest workers, one per core) instead of
         leaving that to the lake writer (a process of its own, fine when requests are processed in the service)."""
         self.home = home
@@ -87,8 +81,7 @@ class IngestCore:
         self._tables = tables
         self.batch_size = batch_size
         self.registry = LogTypeRegistry.load(home)
-        self.ruleset: RuleSet = ruleset if ruleset is not None else \
-            load_rules(rule_paths_with_builtin(rule_paths), strict=False)
+        self.ruleset: RuleSet = load_rules([builtin_rules_dir(), *rule_paths], strict=False)
         self._pipeline: Pipeline | None = None
         self._lock = threading.Lock()
 
