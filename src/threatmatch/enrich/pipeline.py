@@ -13,17 +13,29 @@ balance: ``read == enriched + rejected``; ``matched`` counts events that receive
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
 
+from threatmatch.enrich.batches import (
+    MAX_RAW_CHARS,
+    Finish,
+    LinesResult,
+    PipelineResult,
+    R,
+    Reject,
+    TextsResult,
+    serialize,
+    splice_batch,
+    texts_batch,
+)
 from threatmatch.enrich.engine import Enricher
 from threatmatch.timefmt import panther_ts
 
+__all__ = ["DEFAULT_BATCH", "LinesResult", "Pipeline", "PipelineResult", "Reject", "TextsResult", "serialize"]
+
 DEFAULT_BATCH = 2000
-MAX_RAW_CHARS = 64 * 1024  # a reject keeps at most this much of its raw line
 
 
 class LogTypeLike(Protocol):
@@ -48,49 +60,6 @@ class JsonStateLike(Protocol):
 
 class RegistryLike(Protocol):
     def get(self, name: str) -> Any: ...
-
-
-@dataclass(frozen=True)
-class Reject:
-    """One input record that could not become an event."""
-
-    line: int
-    reason: str
-    raw: str
-    source: str = "-"
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form for the rejects file."""
-        return {"file": self.source, "line": self.line, "reason": self.reason, "raw": self.raw}
-
-
-@dataclass
-class PipelineResult:
-    """Events and rejects of one batch (or a whole input), with counts."""
-
-    events: list[dict[str, Any]] = field(default_factory=list)
-    rejects: list[Reject] = field(default_factory=list)
-    read: int = 0
-    enriched: int = 0
-    matched: int = 0
-    rejected: int = 0
-
-    def add_counts(self, other: PipelineResult) -> None:
-        """Add ``other``'s counts to this result's (events and rejects are not copied)."""
-        self.read += other.read
-        self.enriched += other.enriched
-        self.matched += other.matched
-        self.rejected += other.rejected
-
-
-@dataclass
-class LinesResult(PipelineResult):
-    """A batch already serialised: ``output`` holds its events as JSON lines, in input order.
-
-    ``events`` stays empty (the events exist only as text); counts and rejects are as in ``PipelineResult``.
-    """
-
-    output: bytes = b""
 
 
 def _raw_text(line: bytes | str | None) -> str:
@@ -219,11 +188,32 @@ class Pipeline:
                 yield LinesResult(rejects=batch.rejects, read=batch.read, enriched=batch.enriched,
                                   matched=batch.matched, rejected=batch.rejected, output=serialize(batch.events))
             return
-        yield from self._spliced(kind, state, lines, source, first_line - 1, now, batch_size)
+        yield from self._spliced(kind, state, lines, source, first_line - 1, now, batch_size, splice_batch)
+
+    def stream_texts(self, log_type: str, lines: Iterable[bytes | str], *, source: str = "-", first_line: int = 1,
+                     now: datetime | None = None, batch_size: int = DEFAULT_BATCH) -> Iterator[TextsResult]:
+        """Like :meth:`stream` (the same enriched event dicts), plus each event's JSON text without
+        ``p_enrichment`` (``TextsResult.texts``) where :meth:`stream_lines` would reuse the line's own text: the
+        raw object with the normaliser's fields appended. Stores that keep the event as JSON use it instead of
+        encoding the dict again. Other events (and every event of a log type :meth:`stream_lines` cannot
+        splice) have None there.
+        """
+        kind = self.log_type(log_type)
+        make_state = getattr(kind, "json_state", None)
+        state: JsonStateLike | None = make_state() if make_state is not None else None
+        if state is None or not self._enricher.reads_only_p_fields(kind.name):
+            for batch in self.stream(log_type, lines, source=source, first_line=first_line, now=now,
+                                     batch_size=batch_size):
+                yield TextsResult(events=batch.events, rejects=batch.rejects, read=batch.read,
+                                  enriched=batch.enriched, matched=batch.matched, rejected=batch.rejected,
+                                  texts=[None] * len(batch.events))
+            return
+        yield from self._spliced(kind, state, lines, source, first_line - 1, now, batch_size, texts_batch)
 
     def _spliced(self, kind: Any, state: JsonStateLike, lines: Iterable[bytes | str], source: str, offset: int,
-                 now: datetime | None, batch_size: int) -> Iterator[LinesResult]:
-        """The fast output path of :meth:`stream_lines` (see there)."""
+                 now: datetime | None, batch_size: int, finish: Finish[R]) -> Iterator[R]:
+        """The fast path of :meth:`stream_lines` and :meth:`stream_texts` (see there): ``finish`` enriches and
+        assembles each batch."""
         fields = kind.compile_fields()
         normalize = kind.compile_normalizer()
         next_id = self._row_ids
@@ -234,6 +224,7 @@ class Pipeline:
         moment = now or self._clock()
         parse_time = panther_ts(moment)
         raws: list[bytes | None] = []  # the raw line of a spliced event; None: serialise the event itself
+        values: list[dict[str, Any] | None] = []  # the decoded line of a spliced event (None as in ``raws``)
         events: list[dict[str, Any]] = []  # the p_* fields of a spliced event, else the whole normalised event
         rejects: list[Reject] = []
 
@@ -243,6 +234,7 @@ class Pipeline:
                     try:
                         events.append(normalize(raw, parse_time, next_id()))
                         raws.append(None)
+                        values.append(None)
                     except Exception as exc:  # a normaliser bug must not lose the record
                         rejects.append(Reject(number + offset, f"normalisation failed: {type(exc).__name__}: {exc}",
                                               _raw_text(recorder.raw(number)), source))
@@ -275,19 +267,20 @@ class Pipeline:
                         added["p_row_id"] = next_id()  # ids in input order, whichever path an event takes
                         events.append(added)
                         raws.append(line)
+                        values.append(value)
                         pending += 1
                         if pending < batch_size:
                             continue
             pending = len(events) + len(rejects)
             if pending >= batch_size:
-                yield _splice(raws, events, rejects, enrich, moment)
+                yield finish(raws, values, events, rejects, enrich, moment)
                 recorder.trim(number)
-                raws, events, rejects, pending = [], [], [], 0
+                raws, values, events, rejects, pending = [], [], [], [], 0
                 moment = now or self._clock()
                 parse_time = panther_ts(moment)
         slow(state.finish(number))
         if events or rejects:
-            yield _splice(raws, events, rejects, enrich, moment)
+            yield finish(raws, values, events, rejects, enrich, moment)
 
     @staticmethod
     def _finish(batch: PipelineResult, enrich: Callable[..., list[dict[str, Any]]], now: datetime) -> PipelineResult:
@@ -297,36 +290,3 @@ class Pipeline:
         batch.read = batch.enriched + batch.rejected
         batch.matched = sum(1 for event in batch.events if "p_enrichment" in event)
         return batch
-
-
-_LINE = orjson.OPT_APPEND_NEWLINE
-
-
-def serialize(events: list[dict[str, Any]]) -> bytes:
-    """JSON lines of ``events`` (UTF-8, one per line)."""
-    dumps = orjson.dumps
-    out = bytearray()
-    for event in events:  # appended one by one: each dumps buffer is freed at once
-        out += dumps(event, default=str, option=_LINE)
-    return bytes(out)
-
-
-def _splice(raws: list[bytes | None], events: list[dict[str, Any]], rejects: list[Reject],
-            enrich: Callable[..., list[dict[str, Any]]], now: datetime) -> LinesResult:
-    """Enrich one batch and write it: a raw line gets its added fields spliced in before its final ``}``."""
-    enrich(events, now)
-    dumps = orjson.dumps
-    out = bytearray()
-    matched = 0
-    for raw, event in zip(raws, events, strict=True):
-        if "p_enrichment" in event:
-            matched += 1
-        if raw is None:
-            out += dumps(event, default=str, option=_LINE)
-        else:
-            # ``raw`` decoded as one non-empty object: its last "}" closes it (only whitespace may follow)
-            out += memoryview(raw)[: raw.rindex(b"}")]
-            out += b","
-            out += memoryview(dumps(event, default=str, option=_LINE))[1:]
-    return LinesResult(rejects=rejects, read=len(events) + len(rejects), enriched=len(events), matched=matched,
-                       rejected=len(rejects), output=bytes(out))

@@ -255,8 +255,13 @@ def _event_json(event: Mapping[str, Any]) -> bytes:
     return dumps({k: v for k, v in event.items() if k != "p_enrichment"})
 
 
-def events_table(log_type: str, events: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """The Arrow table of one batch of enriched events of ``log_type`` (columns in the module docstring)."""
+def events_table(log_type: str, events: Sequence[Mapping[str, Any]],
+                 texts: Sequence[bytes | None] | None = None) -> pa.Table:
+    """The Arrow table of one batch of enriched events of ``log_type`` (columns in the module docstring).
+
+    ``texts``: per event, its JSON text without ``p_enrichment`` when the caller has it already
+    (``Pipeline.stream_texts``), used as the ``event`` column instead of encoding the event again; None where not.
+    """
     names, arrays, columns = _build(events, EVENT_FIXED, RESERVED)
     if arrays[0].null_count:  # p_log_type missing on some events: it is the batch's log type
         arrays[0] = pa.array([v or log_type for v in columns["p_log_type"]], type=pa.string())
@@ -264,8 +269,11 @@ def events_table(log_type: str, events: Sequence[Mapping[str, Any]]) -> pa.Table
     matches = pa.array([None if e is None else flatten_enrichment(e) for e in enrichments], type=_MATCHES_TEXT)
     insert_at = len(EVENT_FIXED)
     names[insert_at:insert_at] = list(EVENT_DERIVED)
-    arrays[insert_at:insert_at] = [matches.cast(MATCHES),
-                                   pa.array([_event_json(e) for e in events], type=pa.string()).cast(JSON)]
+    if texts is None:
+        documents = [_event_json(e) for e in events]
+    else:
+        documents = [_event_json(e) if t is None else t for e, t in zip(events, texts, strict=True)]
+    arrays[insert_at:insert_at] = [matches.cast(MATCHES), pa.array(documents, type=pa.string()).cast(JSON)]
     return pa.Table.from_arrays(arrays, names=names)
 
 

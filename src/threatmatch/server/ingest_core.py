@@ -117,20 +117,24 @@ class IngestCore:
         pipeline.log_type(log_type)  # NotFoundError (with did-you-mean) before counting anything
         report = IngestReport(log_type, lines=len(lines))
         done = Processed(report, tables=self.lake_tables)
-        encode = encode_table if self.lake_tables else encode_events
         numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
         report.blank = len(lines) - len(numbered)
         originals = [number for number, _ in numbered]
         detect = len(self.ruleset) > 0
         batch_started = time.perf_counter()
-        for batch in pipeline.stream(log_type, (line for _, line in numbered), batch_size=self.batch_size):
+        # with lake tables built here, each event's JSON text comes from its line where it can (no re-encoding)
+        stream = pipeline.stream_texts if self.lake_tables else pipeline.stream
+        for batch in stream(log_type, (line for _, line in numbered), batch_size=self.batch_size):
             # parse + normalise + enrich of this batch happened inside the generator step just taken
             done.latencies.append(time.perf_counter() - batch_started)
             if batch.events:
                 if detect:
                     done.matches.extend(result for result in run_rules(self.ruleset, batch.events,
                                                                        lookup=self.lookup) if result.matched)
-                done.payloads.append(encode(log_type, batch.events))
+                if self.lake_tables:
+                    done.payloads.append(encode_table(log_type, batch.events, getattr(batch, "texts", None)))
+                else:
+                    done.payloads.append(encode_events(log_type, batch.events))
             report.accepted += batch.enriched
             report.rejected += batch.rejected
             report.matched += batch.matched

@@ -40,13 +40,13 @@ def table_from_ipc(data: bytes) -> pa.Table:
     return pa.ipc.open_stream(data).read_all()
 
 
-def encode_table(log_type: str, events: list[dict[str, Any]]) -> bytes:
-    """``events`` as their lake table (``lake.schema.events_table``) in IPC form, built by the caller's process;
-    StorageError when one cannot be stored."""
+def encode_table(log_type: str, events: list[dict[str, Any]], texts: Sequence[bytes | None] | None = None) -> bytes:
+    """``events`` as their lake table (``lake.schema.events_table``; ``texts`` as there) in IPC form, built by the
+    caller's process; StorageError when one cannot be stored."""
     from threatmatch.lake.schema import events_table
 
     try:
-        return table_to_ipc(events_table(log_type, events))
+        return table_to_ipc(events_table(log_type, events, texts))
     except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
         raise StorageError(f"events of {log_type} cannot be stored ({type(exc).__name__}: {exc}); nothing of "
                            "this request was stored: fix the value or its schema type and send the request "
