@@ -8,7 +8,9 @@ In one run:
   2. creates a provider for the emulator and syncs it: the service's live table holds N indicators;
   3. generates CloudTrail events (fixed seed; about 2 % from an IP listed in the table);
   4. baseline: `threatmatch enrich` (the CLI, same home, same stored table) over those events, its
-     events/s as printed on its summary line (table loading excluded, JSON output to /dev/null);
+     events/s as printed on its summary line (table loading excluded, JSON output to /dev/null), the best
+     of three runs (a run lasts a few seconds and swings with the machine's load; the best is the strictest
+     baseline);
   5. load: ``--connections`` clients POST batches of ``--batch`` lines to /api/v1/ingest/AWS.CloudTrail
      for ``--seconds``; at ``--refresh-at`` seconds a full provider refresh (POST .../sync) runs, and the load
      goes on until 5 s after it ends (so the table swap happens under load);
@@ -185,8 +187,10 @@ def run(args: argparse.Namespace, home: Path, url: str, token: str, emulator_url
     events = make_events(args.events, listed)
     data_file = tmp / "events.jsonl"
     data_file.write_bytes(b"\n".join(events) + b"\n")
-    cli = cli_rate(home, data_file)
-    print(f"baseline, CLI `threatmatch enrich` of the same {len(events):,} events: {cli:,.0f} events/s")
+    runs = [cli_rate(home, data_file) for _ in range(3)]
+    cli = max(runs)  # the best of three: a run of a few seconds swings with this VM's load, the ratio must not
+    print(f"baseline, CLI `threatmatch enrich` of the same {len(events):,} events: {cli:,.0f} events/s "
+          f"(best of 3 runs: {', '.join(f'{rate:,.0f}' for rate in runs)})")
     cli2 = cli_rate(home, data_file, workers=2)
     print(f"for reference, the same with `--workers 2`: {cli2:,.0f} events/s")
     health = api.get("/healthz").json()
