@@ -153,6 +153,21 @@ def test_a_sync_reaches_every_worker(world: tuple[LiveServer, EmulatorHandle]) -
         assert ingest(live, cloudtrail(LATE_IP)).json()["matched"] == 1
 
 
+def test_the_service_keeps_table_sizes_not_indexes(world: tuple[LiveServer, EmulatorHandle]) -> None:
+    """The workers match, so the service builds no index of its own; status and metrics still give the size."""
+    live, emulator = world
+    tables = live.service.tables
+    assert not tables.indexed and len(tables.live["Anomali"].current) == 0
+    status = live.client.get("/api/v1/providers/Anomali").json()["status"]
+    assert status["rows"] == status["stored_rows"] > 0
+    metrics = live.client.get("/metrics").text
+    assert f'threatmatch_lookup_table_rows{{provider="Anomali"}} {float(status["rows"])}' in metrics
+    emulator.add(value="203.0.113.123", type="ip", itype="scan_ip", confidence=60, status="active")
+    assert live.client.post("/api/v1/providers/Anomali/sync").status_code == 200
+    assert live.client.get("/api/v1/providers/Anomali").json()["status"]["rows"] == status["rows"] + 1
+    assert ingest(live, cloudtrail("203.0.113.123")).json()["matched"] == 1
+
+
 def test_settings_and_log_types_reach_every_worker(world: tuple[LiveServer, EmulatorHandle]) -> None:
     live, _ = world
     off = live.client.put("/api/v1/providers/Anomali/logtypes/AWS.CloudTrail", json={"enabled": False})

@@ -164,6 +164,8 @@ def _strlist_col(values: list[Any]) -> pa.Array:
 _FIXED_BUILDERS: dict[str, Callable[[list[Any]], pa.Array]] = {
     "str": _str_col, "int": _int_col, "ts": _ts_col, "json": _json_col, "strlist": _strlist_col,
 }
+_FIXED_TYPES: dict[str, pa.DataType] = {"str": pa.string(), "int": pa.int64(), "ts": TIMESTAMP, "json": JSON,
+                                        "strlist": STRINGS}
 
 
 def infer_column(values: list[Any]) -> pa.Array | None:
@@ -221,9 +223,13 @@ def _build(records: Sequence[Mapping[str, Any]], fixed: tuple[tuple[str, str], .
     columns = pivot(records, [*(name for name, _ in fixed), *fields])
     names: list[str] = []
     arrays: list[pa.Array] = []
+    size = len(records)
     for name, kind in fixed:
         names.append(name)
-        arrays.append(_FIXED_BUILDERS[kind](columns[name]))
+        values = columns[name]
+        # most fixed columns are absent from a whole batch (p_any_* a log type never fills): one C-level count
+        arrays.append(pa.nulls(size, _FIXED_TYPES[kind]) if values.count(None) == size else
+                      _FIXED_BUILDERS[kind](values))
     for name in fields:
         values = columns[name]
         column = _strlist_col(values) if name.startswith("p_any_") else infer_column(values)
@@ -273,7 +279,9 @@ def events_table(log_type: str, events: Sequence[Mapping[str, Any]],
         documents = [_event_json(e) for e in events]
     else:
         documents = [_event_json(e) if t is None else t for e, t in zip(events, texts, strict=True)]
-    arrays[insert_at:insert_at] = [matches.cast(MATCHES), pa.array(documents, type=pa.string()).cast(JSON)]
+    # every document is orjson output or a line orjson decoded (both valid UTF-8): no second validation
+    arrays[insert_at:insert_at] = [matches.cast(MATCHES),
+                                   pa.array(documents, type=pa.binary()).view(pa.string()).cast(JSON)]
     return pa.Table.from_arrays(arrays, names=names)
 
 

@@ -17,7 +17,6 @@ def status(service: Service, name: str) -> dict[str, Any]:
     """Last success/error, indicator counts by type and status, live rows, next refresh."""
     stored = service.repo().status(name)
     counts = stored.counts or {}
-    live = service.tables.live.get(name)
     next_run = service.next_run(name) or stored.next_run
     return {
         "last_attempt": stored.last_attempt,
@@ -27,7 +26,7 @@ def status(service: Service, name: str) -> dict[str, Any]:
         "last_duration_s": stored.duration_s,
         "running": service.sync_running(name) or stored.running_since is not None,
         "next_run": next_run,
-        "rows": len(live.current) if live is not None else 0,
+        "rows": service.tables.size(name),
         "stored_rows": stored.row_count or 0,
         "counts": {"type": counts.get("type", {}), "status": counts.get("status", {})},
         "fetched": counts.get("fetched"),

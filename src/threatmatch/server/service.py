@@ -51,7 +51,8 @@ class Service:
         self.metrics = Metrics()
         self.signer = SessionSigner(load_or_create_key(home.root / "session.key"), self.settings.session_ttl_s)
         self.secretbox = SecretBox.for_key_file(home.secret_key)
-        self.tables = TableSet(self.home)
+        # with ingest workers, the workers match: this process only needs each table's size
+        self.tables = TableSet(self.home, indexed=self.settings.resolved_ingest_workers() == 0)
         self.drafts = Drafts()
         self._engine: Engine | None = None
         self.scheduler: Scheduler | None = None
