@@ -71,6 +71,8 @@ class TextsResult(PipelineResult):
 
 
 class Finish(Protocol[R]):
+    """Enriches one collected batch and assembles its result (``splice_batch``, ``texts_batch``)."""
+
     def __call__(self, raws: list[bytes | None], values: list[dict[str, Any] | None], events: list[dict[str, Any]],
                  rejects: list[Reject], enrich: Callable[..., list[dict[str, Any]]], now: datetime) -> R: ...
 
