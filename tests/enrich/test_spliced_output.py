@@ -73,23 +73,27 @@ def test_golden_samples_serialise_like_the_dict_path(log_type_name: str) -> None
         assert any(batch.matched for batch in batches)
 
 
+# Input p_* keys, wrappers, documents, empty objects, spacing, escapes, duplicate keys, a truncated document.
+EDGE_LINES: list[Any] = [
+    b'{"sourceIPAddress": "203.0.113.9", "eventTime": "2024-01-01T00:00:00Z"}\n',
+    b'{"sourceIPAddress": "203.0.113.9", "p_enrichment": {"intel": {"forged": true}}}\n',
+    b'{"\\u0070_any_ip_addresses": ["6.6.6.6"], "sourceIPAddress": "1.1.1.1"}\n',
+    b'{"Records": [{"sourceIPAddress": "203.0.113.9"}, {"eventName": "x"}, 5]}\n',
+    b"{}\n", b"  { }  \r\n", b'   {"sourceIPAddress" : "203.0.113.9" }   \r\n', b"\n", b"[1]\n", b"not json\n",
+    b'{"sourceIPAddress": "203.0.113.9", "sourceIPAddress": "1.1.1.1"}',
+    b"{\n", b'  "sourceIPAddress": "203.0.113.9",\n', b'  "eventName": "Multi"\n', b"}\n",
+    '{"sourceIPAddress": "203.0.113.9", "text": "caf\u00e9"}',
+    b'{"sourceIPAddress": "203.0.113.9", "text": "caf\xc3\xa9 \\" } \\\\"}',
+    b'{"a": 18446744073709551616, "sourceIPAddress": "203.0.113.9"}',
+    b'{"eventName": "truncated", "resources": [\n', b'{"sourceIPAddress": "203.0.113.9"}\n',
+]
+
+
 def test_edge_lines_take_the_dict_path_or_splice_correctly() -> None:
     """Input p_* keys, wrappers, documents, empty objects, missing required fields, odd spacing: same events."""
     enricher = Enricher({"intel": TableIndex.build([{"match": ["203.0.113.9"], "v": 1}], name="intel")}, None,
                         REGISTRY)
-    lines: list[Any] = [
-        b'{"sourceIPAddress": "203.0.113.9", "eventTime": "2024-01-01T00:00:00Z"}\n',
-        b'{"sourceIPAddress": "203.0.113.9", "p_enrichment": {"intel": {"forged": true}}}\n',
-        b'{"\\u0070_any_ip_addresses": ["6.6.6.6"], "sourceIPAddress": "1.1.1.1"}\n',
-        b'{"Records": [{"sourceIPAddress": "203.0.113.9"}, {"eventName": "x"}, 5]}\n',
-        b"{}\n", b"  { }  \r\n", b'   {"sourceIPAddress" : "203.0.113.9" }   \r\n', b"\n", b"[1]\n", b"not json\n",
-        b'{"sourceIPAddress": "203.0.113.9", "sourceIPAddress": "1.1.1.1"}',
-        b"{\n", b'  "sourceIPAddress": "203.0.113.9",\n', b'  "eventName": "Multi"\n', b"}\n",
-        '{"sourceIPAddress": "203.0.113.9", "text": "caf\u00e9"}',
-        b'{"sourceIPAddress": "203.0.113.9", "text": "caf\xc3\xa9 \\" } \\\\"}',
-        b'{"a": 18446744073709551616, "sourceIPAddress": "203.0.113.9"}',
-        b'{"eventName": "truncated", "resources": [\n', b'{"sourceIPAddress": "203.0.113.9"}\n',
-    ]
+    lines = EDGE_LINES
     for batch_size in (1, 3, 100):
         events, rejects, batches = _both(REGISTRY, enricher, "AWS.CloudTrail", lines, batch_size)
         _check_same(events, rejects, batches)

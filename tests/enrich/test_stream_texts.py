@@ -13,7 +13,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.enrich.test_spliced_output import JSON, KEYS, _counter, _table_from
+from tests.enrich.test_spliced_output import EDGE_LINES, JSON, KEYS, _counter, _table_from
 from tests.logtypes.samples import SOURCES, iter_sources
 
 from threatmatch.enrich.config import EnrichmentSettings, Override
@@ -67,23 +67,13 @@ def test_golden_samples_give_the_dict_events_and_their_texts(log_type_name: str)
 
 
 def test_edge_lines() -> None:
-    """Input p_* keys, wrappers, empty objects, spacing, escapes, multi-line documents, rejects."""
+    """The edge lines of the spliced output: same events; only single-object lines without p_* keys get a text."""
     enricher = Enricher({"intel": TableIndex.build([{"match": ["203.0.113.9"], "v": 1}], name="intel")}, None,
                         REGISTRY)
-    lines: list[Any] = [
-        b'{"sourceIPAddress": "203.0.113.9", "eventTime": "2024-01-01T00:00:00Z"}\n',
-        b'{"sourceIPAddress": "203.0.113.9", "p_enrichment": {"intel": {"forged": true}}}\n',
-        b'{"\\u0070_any_ip_addresses": ["6.6.6.6"], "sourceIPAddress": "1.1.1.1"}\n',
-        b'{"Records": [{"sourceIPAddress": "203.0.113.9"}, {"eventName": "x"}, 5]}\n',
-        b"{}\n", b"  { }  \r\n", b'   {"sourceIPAddress" : "203.0.113.9" }   \r\n', b"\n", b"[1]\n", b"not json\n",
-        b"{\n", b'  "sourceIPAddress": "203.0.113.9",\n', b'  "eventName": "Multi"\n', b"}\n",
-        '{"sourceIPAddress": "203.0.113.9", "text": "caf\u00e9"}',
-        b'{"sourceIPAddress": "203.0.113.9", "text": "caf\xc3\xa9 \\" } \\\\"}',
-        b'{"a": 18446744073709551616, "sourceIPAddress": "203.0.113.9"}',
-    ]
+    lines = EDGE_LINES
     for batch_size in (1, 3, 100):
         events, rejects, batches = _both(enricher, "AWS.CloudTrail", lines, batch_size)
-        assert _check(events, rejects, batches) == 4  # first, spaced, escaped, big integer
+        assert _check(events, rejects, batches) == 5  # first, spaced, duplicate keys, escaped, big integer
     texts = [text for batch in batches for text in batch.texts if text is not None]
     assert all(b"forged" not in text and b"6.6.6.6" not in text for text in texts)
     assert texts[0].startswith(b'{"sourceIPAddress": "203.0.113.9", "eventTime": "2024-01-01T00:00:00Z",'
