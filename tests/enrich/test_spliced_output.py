@@ -141,16 +141,29 @@ JSON = st.recursive(
 KEYS = sorted({spec.name for spec in REGISTRY.get("AWS.CloudTrail").schema.fields} | {"p_any_emails", "Records"})
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), JSON, max_size=6), max_size=6),
-       st.sampled_from([0, 2]))
-def test_generated_events_serialise_like_the_dict_path(events: list[dict[str, Any]], indent: int) -> None:
-    """Arbitrary CloudTrail-shaped objects, compact or spaced out, give the dict API's events when spliced."""
+GENERATED_EVENTS = st.lists(st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), JSON, max_size=6),
+                            max_size=6)
+
+
+def generated_lines(events: list[dict[str, Any]], indent: int) -> list[bytes]:
+    """``events`` as one line each, compact or (``indent``) spaced out."""
     option = orjson.OPT_INDENT_2 if indent else 0
-    lines = [orjson.dumps(event, option=option).replace(b"\n", b" ") for event in events]
+    return [orjson.dumps(event, option=option).replace(b"\n", b" ") for event in events]
+
+
+def generated_enricher() -> Enricher:
+    """An enricher over a few values the generated events may carry (an IP, a CIDR, a domain, an ARN)."""
     table = TableIndex.build([{"match": [value]} for value in ("203.0.113.9", "10.0.0.0/8", "evil.example",
                                                                 "arn:aws:iam::123456789012:role/x")], name="intel")
-    enricher = Enricher({"intel": table}, None, REGISTRY)
+    return Enricher({"intel": table}, None, REGISTRY)
+
+
+@settings(max_examples=60, deadline=None)
+@given(GENERATED_EVENTS, st.sampled_from([0, 2]))
+def test_generated_events_serialise_like_the_dict_path(events: list[dict[str, Any]], indent: int) -> None:
+    """Arbitrary CloudTrail-shaped objects, compact or spaced out, give the dict API's events when spliced."""
+    lines = generated_lines(events, indent)
+    enricher = generated_enricher()
     for log_type in ("AWS.CloudTrail", "Okta.SystemLog"):
         found, rejects, batches = _both(REGISTRY, enricher, log_type, lines, batch_size=4)
         _check_same(found, rejects, batches)

@@ -13,7 +13,14 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.enrich.test_spliced_output import EDGE_LINES, JSON, KEYS, _counter, _table_from
+from tests.enrich.test_spliced_output import (
+    EDGE_LINES,
+    GENERATED_EVENTS,
+    _counter,
+    _table_from,
+    generated_enricher,
+    generated_lines,
+)
 from tests.logtypes.samples import SOURCES, iter_sources
 
 from threatmatch.enrich.config import EnrichmentSettings, Override
@@ -108,13 +115,10 @@ def test_lake_table_from_texts_equals_the_table_from_dicts() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), JSON, max_size=6), max_size=6),
-       st.sampled_from([0, 2]))
+@given(GENERATED_EVENTS, st.sampled_from([0, 2]))
 def test_generated_events(events: list[dict[str, Any]], indent: int) -> None:
-    option = orjson.OPT_INDENT_2 if indent else 0
-    lines = [orjson.dumps(event, option=option).replace(b"\n", b" ") for event in events]
-    table = TableIndex.build([{"match": [value]} for value in ("203.0.113.9", "10.0.0.0/8", "evil.example",
-                                                                "arn:aws:iam::123456789012:role/x")], name="intel")
-    enricher = Enricher({"intel": table}, None, REGISTRY)
+    """Arbitrary CloudTrail-shaped objects, compact or spaced out: the dict API's events and exact texts."""
+    lines = generated_lines(events, indent)
+    enricher = generated_enricher()
     for log_type in ("AWS.CloudTrail", "Okta.SystemLog"):
         _check(*_both(enricher, log_type, lines, batch_size=4))

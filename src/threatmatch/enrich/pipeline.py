@@ -180,9 +180,8 @@ class Pipeline:
         pretty-printed documents, input ``p_*`` keys, other formats, path selectors) takes the dict path.
         """
         kind = self.log_type(log_type)
-        make_state = getattr(kind, "json_state", None)
-        state: JsonStateLike | None = make_state() if make_state is not None else None
-        if state is None or not self._enricher.reads_only_p_fields(kind.name):
+        state = self._splice_state(kind)
+        if state is None:
             for batch in self.stream(log_type, lines, source=source, first_line=first_line, now=now,
                                      batch_size=batch_size):
                 yield LinesResult(rejects=batch.rejects, read=batch.read, enriched=batch.enriched,
@@ -200,9 +199,8 @@ class Pipeline:
         splice) have None there.
         """
         kind = self.log_type(log_type)
-        make_state = getattr(kind, "json_state", None)
-        state: JsonStateLike | None = make_state() if make_state is not None else None
-        if state is None or not self._enricher.reads_only_p_fields(kind.name):
+        state = self._splice_state(kind)
+        if state is None:
             for batch in self.stream(log_type, lines, source=source, first_line=first_line, now=now,
                                      batch_size=batch_size):
                 yield TextsResult(events=batch.events, rejects=batch.rejects, read=batch.read,
@@ -211,6 +209,15 @@ class Pipeline:
             return
         yield from self._spliced(kind, state, lines, source, first_line - 1, now, batch_size, texts_batch,
                                  keep_values=True)
+
+    def _splice_state(self, kind: Any) -> JsonStateLike | None:
+        """A fresh JSON parser state when ``kind``'s lines may be spliced (a JSON log type whose enrichment reads
+        only ``p_*`` fields), else None: the dict path."""
+        make_state = getattr(kind, "json_state", None)
+        state: JsonStateLike | None = make_state() if make_state is not None else None
+        if state is None or not self._enricher.reads_only_p_fields(kind.name):
+            return None
+        return state
 
     def _spliced(self, kind: Any, state: JsonStateLike, lines: Iterable[bytes | str], source: str, offset: int,
                  now: datetime | None, batch_size: int, finish: Finish[R], *, keep_values: bool) -> Iterator[R]:
