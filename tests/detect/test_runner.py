@@ -33,8 +33,9 @@ def test_exception_does_not_stop_other_events_or_rules(tmp_path: Path) -> None:
 
 def test_rules_only_see_their_log_types(tmp_path: Path) -> None:
     """Events of other log types never reach a rule."""
-    results = _results(tmp_path, "def rule(event):\n    return True\n", [event(), {"p_log_type": "Other"}, {}])
-    assert len(results) == 1
+    results = _results(tmp_path, "def rule(event):\n    return True\n",
+                       [event(), {"p_log_type": "Other"}, {}, {"p_log_type": ["not", "a", "name"]}, event()])
+    assert len(results) == 2
 
 
 def test_strings_are_truncated(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -43,6 +44,25 @@ class TestColumns:
         """p_log_type defaults to the log type the batch was written under."""
         table = events_table("Okta.SystemLog", [{"p_row_id": "1"}, {"p_log_type": "Okta.SystemLog"}])
         assert table["p_log_type"].to_pylist() == ["Okta.SystemLog", "Okta.SystemLog"]
+
+    def test_log_type_absent_from_the_whole_batch(self) -> None:
+        table = events_table("Okta.SystemLog", [{"p_row_id": "1"}, {"p_row_id": "2"}])
+        assert table["p_log_type"].to_pylist() == ["Okta.SystemLog", "Okta.SystemLog"]
+
+    def test_a_batch_without_enrichment_has_null_matches_of_the_same_type(self) -> None:
+        plain = events_table("X", [{"p_row_id": "1", "a": 1}])
+        enriched = events_table("X", [{"p_row_id": "1", "a": 1,
+                                       "p_enrichment": {"t": {"ip": {"p_match": "1.2.3.4"}}}}])
+        assert plain.schema.field("p_enrichment_matches").type == enriched.schema.field("p_enrichment_matches").type
+        assert plain["p_enrichment_matches"].to_pylist() == [None]
+
+    def test_any_mapping_gives_the_table_a_dict_gives(self) -> None:
+        """Events need not be dicts (read-only views, other mappings): same columns, same values."""
+        events = [{"p_row_id": "1", "s": "a", "n": {"k": 1}, "p_any_ip_addresses": ["1.2.3.4"]},
+                  {"p_row_id": "2", "s": "b", "extra": True}]
+        table = events_table("X", events)
+        assert events_table("X", [MappingProxyType(e) for e in events]).equals(table)
+        assert table["extra"].to_pylist() == [None, True]
 
     def test_top_level_fields_are_typed(self) -> None:
         """Uniform scalars keep their type, nested values are JSON text, mixed scalars are text."""

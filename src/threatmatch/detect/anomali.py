@@ -52,6 +52,9 @@ def confidence(row: Mapping[str, Any]) -> int:
 
 def anomali_matches(event: Any) -> list[Match]:
     """Every ``(table, selector, row)`` of an active Anomali row attached to ``event``."""
+    raw = getattr(event, "_data", None)
+    if raw.__class__ is dict and "p_enrichment" not in raw:
+        return []  # the common case, decided without the view (``p_*`` keys are matched exactly there)
     enrichment = event.get("p_enrichment")
     if not isinstance(enrichment, Mapping):
         return []

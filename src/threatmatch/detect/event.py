@@ -271,7 +271,8 @@ class PantherEvent(ImmutableDict):
         data_model: DataModel | None = None,
         lookup: LookupFn | None = None,
     ) -> None:
-        super().__init__(data)
+        self._data = data  # ImmutableDict.__init__ inlined: one of these is made per event in the hot path
+        self._folded = None
         self.data_model = data_model
         self._lookup = lookup
 

@@ -167,6 +167,11 @@ def _evaluate(rule: LoadedRule, event: PantherEvent, always: bool) -> RuleResult
         return RuleResult(rule.id, event._data, error=describe(exc))  # type: ignore[arg-type]
     if outcome is False:
         return RuleResult(rule.id, event._data) if always else None  # type: ignore[arg-type]
+    return _decided(rule, event, outcome)
+
+
+def _decided(rule: LoadedRule, event: PantherEvent, outcome: Any) -> RuleResult:
+    """The result for a ``rule()`` that returned ``outcome`` (anything but False): a match or a type error."""
     if outcome is not True:
         error = f"FunctionReturnTypeError: rule() returned {type(outcome).__name__}, expected bool"
         return RuleResult(rule.id, event._data, error=error)  # type: ignore[arg-type]
@@ -202,6 +207,15 @@ def _maybe(rule: LoadedRule, name: str, event: PantherEvent, result: RuleResult,
     return default if value is None else value
 
 
+def _rule_function(rule: LoadedRule) -> Callable[[PantherEvent], Any]:
+    """The rule's ``rule()``; when it cannot be looked up, a function failing the same way on each event."""
+    try:
+        function: Callable[[PantherEvent], Any] = rule.function("rule")
+    except Exception:
+        return lambda event: rule.function("rule")(event)
+    return function
+
+
 def run_rules(
     ruleset: RuleSet,
     events: list[dict[str, Any]],
@@ -212,14 +226,29 @@ def run_rules(
     """Run each event through the enabled rules for its ``p_log_type``; returns matches and errors only."""
     results: list[RuleResult] = []
     models = ruleset.datamodels
+    # per log type, its data model and (rule, its rule() function) pairs, looked up once per call: a clean
+    # non-match, the common case, then costs one call and one identity test
+    plans: dict[str | None, tuple[Any, list[tuple[LoadedRule, Callable[[PantherEvent], Any]]]]] = {}
     for raw in events:
         log_type = raw.get("p_log_type")
-        rules = ruleset.for_log_type(log_type)
-        if not rules:
+        key = log_type if log_type.__class__ is str else None
+        plan = plans.get(key)
+        if plan is None:
+            plan = plans[key] = (models.for_log_type(key),
+                                 [(rule, _rule_function(rule)) for rule in ruleset.for_log_type(key)])
+        model, pairs = plan
+        if not pairs:
             continue
-        event = PantherEvent(raw, models.for_log_type(log_type), lookup)
-        for rule in rules:
-            result = _evaluate(rule, event, always=False)
-            if result is not None and (keep is None or keep(result)):
+        event = PantherEvent(raw, model, lookup)
+        for rule, function in pairs:
+            try:
+                outcome = function(event)
+            except Exception as exc:
+                result = RuleResult(rule.id, raw, error=describe(exc))
+            else:
+                if outcome is False:
+                    continue
+                result = _decided(rule, event, outcome)
+            if keep is None or keep(result):
                 results.append(result)
     return results

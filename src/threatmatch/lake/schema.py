@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any
 
 import orjson
@@ -189,12 +189,13 @@ def infer_column(values: list[Any]) -> pa.Array | None:
     return _str_col(values)
 
 
-def field_names(records: Iterable[Mapping[str, Any]], taken: Iterable[str], reserved: frozenset[str]) -> list[str]:
-    """Top-level keys that become columns: first-seen order, skipping fixed/reserved names and case-insensitive
-    duplicates (DuckDB column names ignore case), capped at MAX_FIELD_COLUMNS."""
+def field_names(keys: Iterable[Any], taken: Iterable[str], reserved: frozenset[str]) -> list[str]:
+    """Top-level keys (``keys``: the records' keys in first-seen order) that become columns, skipping
+    fixed/reserved names and case-insensitive duplicates (DuckDB column names ignore case), capped at
+    MAX_FIELD_COLUMNS."""
     seen_lower = {name.lower() for name in taken} | {name.lower() for name in reserved}
     chosen: list[str] = []
-    for key in dict.fromkeys(chain.from_iterable(records)):
+    for key in keys:
         if not isinstance(key, str) or not key or key.lower() in seen_lower:
             continue
         seen_lower.add(key.lower())
@@ -205,30 +206,32 @@ def field_names(records: Iterable[Mapping[str, Any]], taken: Iterable[str], rese
 
 
 def pivot(records: Sequence[Mapping[str, Any]], names: Iterable[str]) -> dict[str, list[Any]]:
-    """Column lists for ``names`` (None where a record lacks the key), in one pass over the records' items."""
+    """Column lists for ``names`` (None where a record lacks the key)."""
+    if set(map(type, records)) <= {dict}:  # plain dicts (the usual case): one C-level lookup per cell
+        get = dict.get
+        return {name: list(map(get, records, repeat(name))) for name in names}
     size = len(records)
     columns: dict[str, list[Any]] = {name: [None] * size for name in names}
-    get = columns.get
     for index, record in enumerate(records):
-        for key, value in record.items():
-            column = get(key)
-            if column is not None:
-                column[index] = value
+        for name, column in columns.items():
+            column[index] = record.get(name)
     return columns
 
 
 def _build(records: Sequence[Mapping[str, Any]], fixed: tuple[tuple[str, str], ...],
            reserved: frozenset[str]) -> tuple[list[str], list[pa.Array], dict[str, list[Any]]]:
-    fields = field_names(records, [name for name, _ in fixed], reserved)
-    columns = pivot(records, [*(name for name, _ in fixed), *fields])
+    """Names and arrays of the fixed then the field columns, and the column lists of the keys present."""
+    keys = dict.fromkeys(chain.from_iterable(records))
+    fields = field_names(keys, [name for name, _ in fixed], reserved)
+    # most fixed columns are absent from a whole batch (p_any_* a log type never fills): not even pivoted
+    columns = pivot(records, [*(name for name, _ in fixed if name in keys), *fields])
     names: list[str] = []
     arrays: list[pa.Array] = []
     size = len(records)
     for name, kind in fixed:
         names.append(name)
-        values = columns[name]
-        # most fixed columns are absent from a whole batch (p_any_* a log type never fills): one C-level count
-        arrays.append(pa.nulls(size, _FIXED_TYPES[kind]) if values.count(None) == size else
+        values = columns.get(name)
+        arrays.append(pa.nulls(size, _FIXED_TYPES[kind]) if values is None or values.count(None) == size else
                       _FIXED_BUILDERS[kind](values))
     for name in fields:
         values = columns[name]
@@ -257,7 +260,7 @@ def flatten_enrichment(enrichment: Any) -> list[dict[str, str | None]] | None:
 
 def _event_json(event: Mapping[str, Any]) -> bytes:
     if "p_enrichment" not in event:
-        return dumps(event)
+        return dumps(event if event.__class__ is dict else dict(event))  # orjson encodes dicts, not mappings
     return dumps({k: v for k, v in event.items() if k != "p_enrichment"})
 
 
@@ -270,9 +273,11 @@ def events_table(log_type: str, events: Sequence[Mapping[str, Any]],
     """
     names, arrays, columns = _build(events, EVENT_FIXED, RESERVED)
     if arrays[0].null_count:  # p_log_type missing on some events: it is the batch's log type
-        arrays[0] = pa.array([v or log_type for v in columns["p_log_type"]], type=pa.string())
-    enrichments = columns["p_enrichment"]
-    matches = pa.array([None if e is None else flatten_enrichment(e) for e in enrichments], type=_MATCHES_TEXT)
+        arrays[0] = pa.array([v or log_type for v in columns.get("p_log_type", ())] or [log_type] * len(events),
+                             type=pa.string())
+    enrichments = columns.get("p_enrichment")
+    matches = (pa.nulls(len(events), _MATCHES_TEXT) if enrichments is None else
+               pa.array([None if e is None else flatten_enrichment(e) for e in enrichments], type=_MATCHES_TEXT))
     insert_at = len(EVENT_FIXED)
     names[insert_at:insert_at] = list(EVENT_DERIVED)
     if texts is None:
