@@ -1,5 +1,5 @@
-"""Process-wide settings: how often the cyclic garbage collector runs in bulk work, and the environment of
-the helper processes this package starts.
+"""Process-wide settings: how often the cyclic garbage collector runs in bulk work, the environment of the
+helper processes this package starts, and the pipes that carry bulk data between them.
 
 Enrichment keeps a batch of events alive at a time (thousands of dicts and lists decoded from JSON), and a
 service or an ``enrich`` run also holds its lookup tables. With CPython's default thresholds (700, 10, 10)
@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import gc
 import os
+import socket
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 #: (generation 0 allocations, generation 1 and generation 2 multipliers) for processes doing bulk work.
 BULK_GC_THRESHOLDS = (50_000, 20, 100)
@@ -32,3 +35,27 @@ def child_env() -> dict[str, str]:
     source root first on ``PYTHONPATH`` so the child imports the same code even when it is not installed."""
     package_root = str(Path(__file__).resolve().parents[1])
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+
+
+#: Socket buffer asked for each end of a ``wide_pipe`` (the kernel caps it at ``net.core.wmem_max`` /
+#: ``rmem_max``; 4 MiB is their value on common Linux hosts tuned for throughput, 208 KiB by default).
+PIPE_BUFFER_BYTES = 4 * 1024 * 1024
+
+
+def wide_pipe(context: Any) -> tuple[Connection, Connection]:
+    """A duplex ``multiprocessing`` pipe for messages of megabytes (an ingest request's lines, its lake table).
+
+    On Linux a duplex pipe is a Unix socket pair with buffers of about 200 KiB, so a 3 MB message crosses in
+    dozens of reads, each waking the other process: about 3.5 µs of CPU per event of a 2,000-event batch
+    (both sides), against about 1 µs when the whole message fits in the buffers. Asking for more is best
+    effort: where the platform refuses, the pipe keeps its default buffers.
+    """
+    ends: tuple[Connection, Connection] = context.Pipe()
+    for end in ends:
+        try:
+            with socket.socket(fileno=os.dup(end.fileno())) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PIPE_BUFFER_BYTES)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PIPE_BUFFER_BYTES)
+        except OSError:
+            pass  # not a socket here (Windows pipes) or refused: default buffers
+    return ends

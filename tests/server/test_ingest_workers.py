@@ -143,6 +143,22 @@ def test_same_answers_alerts_and_stored_events_as_in_process(tmp_path: Path,
     assert stored == sum(a["accepted"] for a in answers)
 
 
+def test_lines_reach_a_worker_exactly(world: tuple[LiveServer, EmulatorHandle]) -> None:
+    """Requests cross to the worker as one newline-joined body; blank lines, a lone blank line and a line
+    holding a newline itself (sent another way) keep their count and numbers."""
+    live, _ = world
+    pool = live.service.engine.pool
+    assert pool is not None
+    done = pool.process("AWS.CloudTrail", [b"", cloudtrail("192.0.2.10"), b"{broken", b""])
+    assert (done.report.lines, done.report.accepted, done.report.blank) == (4, 1, 2)
+    assert [r["line"] for r in done.report.rejects] == [3]
+    assert len(done.payloads) == 1
+    alone = pool.process("AWS.CloudTrail", [b""])
+    assert (alone.report.lines, alone.report.blank, alone.payloads) == (1, 1, [])
+    odd = pool.process("AWS.CloudTrail", [cloudtrail("192.0.2.10"), b'{"a":\n1}', cloudtrail("192.0.2.11")])
+    assert (odd.report.lines, odd.report.accepted, odd.report.rejected) == (3, 3, 0)
+
+
 def test_a_sync_reaches_every_worker(world: tuple[LiveServer, EmulatorHandle]) -> None:
     """An indicator added upstream matches in every worker once the sync has answered."""
     live, emulator = world

@@ -73,8 +73,17 @@ _INT64 = (-(2**63), 2**63 - 1)
 _NONE = type(None)
 
 
+class JsonText(bytes):
+    """A value already encoded as JSON (an alert's sample events, encoded once while they stay the same):
+    a JSON column stores it as it is."""
+
+    __slots__ = ()
+
+
 def dumps(value: Any) -> bytes:
-    """orjson, tolerating non-string keys and exotic values (rendered with ``str``)."""
+    """orjson, tolerating non-string keys and exotic values (rendered with ``str``); ``JsonText`` as it is."""
+    if value.__class__ is JsonText:
+        return bytes(value)
     try:
         return orjson.dumps(value)
     except TypeError:
@@ -208,7 +217,7 @@ def field_names(keys: Iterable[Any], taken: Iterable[str], reserved: frozenset[s
 def pivot(records: Sequence[Mapping[str, Any]], names: Iterable[str]) -> dict[str, list[Any]]:
     """Column lists for ``names`` (None where a record lacks the key)."""
     if set(map(type, records)) <= {dict}:  # plain dicts (the usual case): one C-level lookup per cell
-        get = dict.get
+        get: Callable[[Any, str], Any] = dict.get
         return {name: list(map(get, records, repeat(name))) for name in names}
     size = len(records)
     columns: dict[str, list[Any]] = {name: [None] * size for name in names}

@@ -30,6 +30,7 @@ from typing import Any
 from threatmatch import errors
 from threatmatch.errors import ThreatmatchError
 from threatmatch.home import Home
+from threatmatch.runtime import wide_pipe
 from threatmatch.server.errors import ApiError
 from threatmatch.server.ingest_core import Processed
 from threatmatch.server.ingest_worker import worker_main
@@ -39,6 +40,18 @@ log = logging.getLogger("threatmatch.server")
 START_TIMEOUT_S = 600.0  # loading several million indicators takes a while
 CHANGE_TIMEOUT_S = 600.0
 WAIT_FOR_WORKER_S = 120.0
+
+
+def _send_request(conn: Connection, log_type: str, lines: list[bytes]) -> None:
+    """One request to a worker: the lines joined by newlines and sent as raw bytes (pickling a list of
+    thousands of byte strings cost the service more CPU than the rest of a request), or pickled when a line
+    holds a newline itself and joining would not round-trip."""
+    body = b"\n".join(lines)
+    if body.count(b"\n") == len(lines) - 1 or not lines:
+        conn.send(("ingest", log_type, len(lines)))
+        conn.send_bytes(body)
+    else:
+        conn.send(("ingest", log_type, lines))
 
 
 @dataclass
@@ -96,7 +109,7 @@ class IngestPool:
 
     # -- processes -------------------------------------------------------------------------------
     def _spawn(self) -> _Worker:
-        work, work_child = self._context.Pipe()
+        work, work_child = wide_pipe(self._context)  # requests and their lake tables: megabytes each
         control, control_child = self._context.Pipe()
         rule_paths, batch_size = self._args
         process = self._context.Process(
@@ -180,12 +193,14 @@ class IngestPool:
         for _ in range(self.size + 1):
             worker = self._take()
             try:
-                worker.work.send(("ingest", log_type, lines))
+                _send_request(worker.work, log_type, lines)
             except OSError:  # died while idle: nothing was sent, try another worker
                 self._replace(worker, f"found dead ({worker.describe_exit()})")
                 continue
             try:
                 reply = worker.work.recv()
+                if reply[0] == "ok":
+                    reply[1].payloads = [worker.work.recv_bytes() for _ in range(reply[2])]
             except (EOFError, OSError):
                 exit_text = worker.describe_exit()
                 self._replace(worker, f"died during a request ({exit_text})")

@@ -2,7 +2,9 @@
 
 Started by ``IngestPool`` (``multiprocessing`` spawn, never fork: the service is threaded). Two pipes:
 
-- **work**: ``("ingest", log_type, lines)`` → ``("ok", Processed)`` | ``("error", class name, message)`` |
+- **work**: ``("ingest", log_type, lines)``, or ``("ingest", log_type, count)`` followed by the ``count`` lines
+  joined by newlines as raw bytes, → ``("ok", Processed, n)`` followed by the ``n`` lake payloads of the
+  ``Processed`` as raw bytes | ``("error", class name, message)`` |
   ``("crash", traceback)``; ``("stop",)`` ends the process. The first message the worker sends is
   ``("ready", pid)`` once its tables are loaded, or ``("failed", message)``.
 - **control** (a thread of its own, so a table reload never blocks requests in progress):
@@ -102,19 +104,27 @@ class WorkerState:
         while True:
             try:
                 message = work.recv()
+                if message[0] != "ingest":
+                    return  # "stop"
+                _, log_type, lines = message
+                if lines.__class__ is int:  # the lines follow as one newline-joined body (IngestPool)
+                    body = work.recv_bytes()
+                    lines = body.split(b"\n") if lines else []
             except (EOFError, OSError):
                 return
-            if message[0] != "ingest":
-                return  # "stop"
-            _, log_type, lines = message
+            payloads: list[bytes] = []
             try:
-                reply: tuple[Any, ...] = ("ok", self.core.process(log_type, lines))
+                done = self.core.process(log_type, lines)
+                payloads, done.payloads = done.payloads, []
+                reply: tuple[Any, ...] = ("ok", done, len(payloads))
             except ThreatmatchError as exc:
                 reply = ("error", type(exc).__name__, str(exc))
             except Exception:  # a bug: the service answers 500 and logs this
                 reply = ("crash", traceback.format_exc(limit=20))
             try:
                 work.send(reply)
+                for payload in payloads:  # the lake payloads follow as raw bytes (megabytes: never pickled)
+                    work.send_bytes(payload)
             except (EOFError, OSError):
                 return
 

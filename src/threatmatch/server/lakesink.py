@@ -4,7 +4,8 @@ Turning events into Parquet is CPU work that would otherwise share the interpret
 enrichment; a writer process puts it on another core. Events arrive either as one JSON text per batch
 (``write_events``: the writer decodes them and builds their Arrow table) or already built into their Arrow
 table (``write_table``: ingest worker processes build it themselves, so that work runs on every worker's core
-instead of all in the one writer, which then only concatenates and writes). The queue is bounded, so a slow
+instead of all in the one writer, which then only concatenates and writes). Payloads cross as raw bytes over a
+``wide_pipe`` (never pickled); the writer reads them in a thread of its own into a bounded queue, so a slow
 disk slows ingest down (back-pressure) instead of growing memory. ``flush()`` waits until everything sent so
 far is on disk (searches call it first, so they see every accepted event). If the writer dies, ingest fails loudly
 (503) rather than accepting events it cannot store.
@@ -16,6 +17,7 @@ import multiprocessing as mp
 import queue
 import threading
 from collections.abc import Mapping, Sequence
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,11 @@ import pyarrow as pa
 
 from threatmatch.errors import StorageError
 from threatmatch.home import Home
+from threatmatch.lake.schema import JsonText, dumps, events_table
+from threatmatch.runtime import wide_pipe
 
 MAX_PENDING_BATCHES = 16
+MAX_CACHED_SAMPLES = 2_000  # alerts whose encoded samples are kept (up to ten events each)
 
 
 def table_to_ipc(table: pa.Table) -> bytes:
@@ -43,8 +48,6 @@ def table_from_ipc(data: bytes) -> pa.Table:
 def encode_table(log_type: str, events: list[dict[str, Any]], texts: Sequence[bytes | None] | None = None) -> bytes:
     """``events`` as their lake table (``lake.schema.events_table``; ``texts`` as there) in IPC form, built by the
     caller's process; StorageError when one cannot be stored."""
-    from threatmatch.lake.schema import events_table
-
     try:
         return table_to_ipc(events_table(log_type, events, texts))
     except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
@@ -62,12 +65,31 @@ def encode_events(log_type: str, events: Sequence[Mapping[str, Any]]) -> bytes:
                            "stored: fix the value or its schema type and send the request again") from exc
 
 
-def _writer_main(root: str, inbox: Any, acks: Any) -> None:  # pragma: no cover - runs in the child process
+_RAW_KINDS = ("events", "table")  # messages followed by their payload as raw bytes
+
+
+def _receive(conn: Connection, inbox: queue.Queue[tuple[str, Any, Any]]) -> None:  # pragma: no cover - child
+    """Move messages from the pipe to ``inbox`` (blocking when it is full); end-of-file (the service is gone)
+    becomes a final ``("gone", None, None)``."""
+    while True:
+        try:
+            kind, arg, payload = conn.recv()
+            if kind in _RAW_KINDS:
+                payload = conn.recv_bytes()
+        except (EOFError, OSError):
+            inbox.put(("gone", None, None))
+            return
+        inbox.put((kind, arg, payload))
+
+
+def _writer_main(root: str, conn: Connection, acks: Any) -> None:  # pragma: no cover - runs in the child process
     from threatmatch.lake import Lake
     from threatmatch.runtime import tune_gc_for_bulk_work
 
     tune_gc_for_bulk_work()
     lake = Lake(Home(Path(root)), buffer_rows=50_000, flush_interval_s=2.0)
+    inbox: queue.Queue[tuple[str, Any, Any]] = queue.Queue(MAX_PENDING_BATCHES)
+    threading.Thread(target=_receive, args=(conn, inbox), name="threatmatch-lake-inbox", daemon=True).start()
     failure: str | None = None
     while True:
         kind, arg, payload = inbox.get()
@@ -82,15 +104,18 @@ def _writer_main(root: str, inbox: Any, acks: Any) -> None:  # pragma: no cover 
                 lake.flush()
                 acks.put((arg, failure))
                 failure = None
-            elif kind == "stop":
+            elif kind in ("stop", "gone"):
                 lake.close()
-                acks.put((arg, failure))
+                if kind == "stop":
+                    acks.put((arg, failure))
                 return
         except Exception as exc:  # reported on the next flush; the process keeps serving
             failure = f"{type(exc).__name__}: {exc}"
             if kind in ("flush", "stop"):
                 acks.put((arg, failure))
                 failure = None
+            if kind in ("stop", "gone"):
+                return
 
 
 class LakeSink:
@@ -98,11 +123,15 @@ class LakeSink:
 
     def __init__(self, home: Home) -> None:
         context = mp.get_context("spawn")  # never fork a threaded server
-        self._inbox = context.Queue(MAX_PENDING_BATCHES)
+        self._conn, child_end = wide_pipe(context)
         self._acks = context.Queue()
-        self._process = context.Process(target=_writer_main, args=(str(home.root), self._inbox, self._acks),
+        self._process = context.Process(target=_writer_main, args=(str(home.root), child_end, self._acks),
                                         name="threatmatch-lake-writer", daemon=True)
         self._process.start()
+        child_end.close()  # the writer holds the only other end: its death is a broken pipe here
+        self._send_lock = threading.Lock()  # one message (and its payload) at a time on the pipe
+        self._cache_lock = threading.Lock()
+        self._samples: dict[Any, tuple[int, JsonText]] = {}  # alert id -> (sample count, samples as JSON)
         self._lock = threading.Lock()
         self._sequence = 0
 
@@ -110,34 +139,66 @@ class LakeSink:
     def alive(self) -> bool:
         return self._process.is_alive()
 
-    def _put(self, item: tuple[str, Any, Any]) -> None:
+    def _stopped(self) -> StorageError:
+        return StorageError(f"the lake writer process has stopped (exit code {self._process.exitcode}); "
+                            "nothing more can be stored: restart the service and check the disk")
+
+    def _put(self, kind: str, arg: Any, payload: Any = None) -> None:
         if not self._process.is_alive():
-            raise StorageError(f"the lake writer process has stopped (exit code {self._process.exitcode}); "
-                               "nothing more can be stored: restart the service and check the disk")
-        self._inbox.put(item)
+            raise self._stopped()
+        try:
+            with self._send_lock:
+                if kind in _RAW_KINDS:
+                    self._conn.send((kind, arg, None))
+                    self._conn.send_bytes(payload)
+                else:
+                    self._conn.send((kind, arg, payload))
+        except OSError:
+            self._process.join(1.0)
+            raise self._stopped() from None
 
     def write_payload(self, log_type: str, payload: bytes) -> None:
         """Queue events already encoded by ``encode_events`` (one JSON text: about a sixth of the cost of
         pickling the dicts)."""
-        self._put(("events", log_type, payload))
+        self._put("events", log_type, payload)
 
     def write_table(self, log_type: str, payload: bytes) -> None:
         """Queue events already built into their lake table by ``encode_table`` (the Arrow work is then done by
         whichever process enriched them, not by the single writer)."""
-        self._put(("table", log_type, payload))
+        self._put("table", log_type, payload)
 
     def write_events(self, log_type: str, events: Sequence[Mapping[str, Any]]) -> None:
         """Queue ``events`` (StorageError here, before anything is queued, when one cannot be stored)."""
         self.write_payload(log_type, encode_events(log_type, events))
 
     def write_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> None:
-        self._put(("alerts", None, list(alerts)))
+        """Queue alerts (their current state). Sample events go as JSON encoded once per alert and sample
+        count: an alert is rewritten on every request that adds to it, and its samples, up to ten whole
+        events, stop changing once full, so encoding them each time cost the service and the writer more
+        than the rest of the alert traffic."""
+        self._put("alerts", None, [self._with_encoded_samples(alert) for alert in alerts])
+
+    def _with_encoded_samples(self, alert: Mapping[str, Any]) -> Mapping[str, Any]:
+        samples = alert.get("sample_events")
+        if not isinstance(samples, list) or not samples:
+            return alert
+        alert_id = alert.get("alert_id")
+        with self._cache_lock:
+            count, encoded = self._samples.get(alert_id, (0, None))
+        if encoded is None or count != len(samples):
+            encoded = JsonText(dumps(samples))
+            with self._cache_lock:
+                self._samples.pop(alert_id, None)  # re-inserted last: the dict stays in least-recent order
+                self._samples[alert_id] = (len(samples), encoded)
+                while len(self._samples) > MAX_CACHED_SAMPLES:
+                    del self._samples[next(iter(self._samples))]
+        return {**alert, "sample_events": encoded}
 
     def _round_trip(self, kind: str, timeout_s: float) -> None:
         with self._lock:
             self._sequence += 1
             wanted = self._sequence
-            self._put((kind, wanted, None))
+            self._put(kind, wanted)
             while True:
                 try:
                     number, failure = self._acks.get(timeout=timeout_s)
@@ -160,3 +221,4 @@ class LakeSink:
                 self._process.join(timeout_s)
         if self._process.is_alive():
             self._process.terminate()
+        self._conn.close()
