@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import os
 import socket
+import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -59,3 +60,16 @@ def wide_pipe(context: Any) -> tuple[Connection, Connection]:
         except OSError:
             pass  # not a socket here (Windows pipes) or refused: default buffers
     return ends
+
+
+def lower_thread_priority(niceness: int = 10) -> None:
+    """Run the calling thread (and the threads it starts) ``niceness`` steps nicer, where the platform has
+    per-thread priorities (Linux); elsewhere, or when refused, nothing changes."""
+    get_id = getattr(threading, "get_native_id", None)
+    if get_id is None or not hasattr(os, "setpriority"):
+        return
+    try:
+        thread = get_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness))
+    except OSError:
+        pass

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import pyarrow.parquet as pq
+import pytest
 from tests.lake.builders import cloudtrail
 
 from threatmatch.home import Home
-from threatmatch.lake import Lake
+from threatmatch.lake import Lake, compaction
 from threatmatch.lake.compaction import _locked, compact_partition
 from threatmatch.lake.listing import visible_files
+from threatmatch.runtime import lower_thread_priority
 
 HOUR = datetime(2024, 1, 15, 10, 0, tzinfo=UTC)
 AFTER = HOUR + timedelta(hours=2)
@@ -38,6 +41,23 @@ class TestCompact:
         assert (result.partitions, result.files_before, result.files_after) == (1, 6, 1)
         assert len(list(_partition(home).glob("*.parquet"))) == 1
         assert lake.search("SELECT * FROM aws_cloudtrail ORDER BY p_row_id", limit=100).rows == before
+
+    def test_large_files_are_never_rewritten(self, lake: Lake, home: Home,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+        """An hour that keeps receiving events (a backfill) has its new small files merged; a file already
+        large is left as it is, so each round's work is the new data, not the whole partition again."""
+        _write(lake, 6, size=300)
+        lake.compact(now=AFTER)
+        [merged] = _partition(home).glob("*.parquet")
+        monkeypatch.setattr(compaction, "LARGE_FILE_BYTES", merged.stat().st_size)
+        _write(lake, 4, start=10_000)
+        before = lake.search("SELECT * FROM aws_cloudtrail ORDER BY p_row_id", limit=5000).rows
+        result = lake.compact(now=AFTER)
+        assert (result.partitions, result.files_before, result.files_after) == (1, 4, 1)
+        assert merged.exists() and len(list(_partition(home).glob("*.parquet"))) == 2
+        assert lake.compact(now=AFTER, min_files=2).partitions == 0  # one small file and one large: done
+        assert lake.search("SELECT * FROM aws_cloudtrail ORDER BY p_row_id", limit=5000).rows == before
+        assert len(before) == 6 * 300 + 4 * 5
 
     def test_current_hour_and_few_files_are_left_alone(self, lake: Lake, home: Home) -> None:
         """An hour still open (or just closed), or holding fewer than min_files files, is not merged."""
@@ -154,3 +174,21 @@ def test_buffered_lake_compacts_in_the_background(home: Home) -> None:
     assert len(list(home.lake.rglob("*.parquet"))) == 1
     assert lake.maintenance_error is None
     assert Lake(home).search("SELECT count(*) FROM aws_cloudtrail").rows == [[20]]
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority") or not Path("/proc/self/task").exists(),
+                    reason="per-thread priorities are a Linux feature")
+def test_background_compaction_runs_at_a_lower_priority_than_ingest() -> None:
+    """The compaction thread lowers its own priority (and its DuckDB work runs in it): the writing thread keeps
+    its own."""
+    seen: dict[str, int] = {}
+
+    def upkeep() -> None:
+        lower_thread_priority()
+        seen["upkeep"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    thread = threading.Thread(target=upkeep)
+    thread.start()
+    thread.join()
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen["upkeep"] == min(19, mine + 10)

@@ -116,7 +116,7 @@ def prune_command(older_than: str, dry_run: bool, as_json: bool) -> None:
 
 @store_group.command("compact")
 @click.option("--min-files", type=click.IntRange(min=2), default=4, show_default=True,
-              help="Merge an hour partition only when it has at least this many files.")
+              help="Merge an hour partition only when it has at least this many small files (under 64 MiB).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def compact_command(min_files: int, as_json: bool) -> None:
     """Merge the small files of closed hour partitions into one file each (faster searches)."""

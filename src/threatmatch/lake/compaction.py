@@ -35,6 +35,10 @@ from threatmatch.lake.retention import Partition, partitions
 
 DEFAULT_MIN_FILES = 4
 SETTLE = timedelta(minutes=5)  # an hour is compacted once it ended this long ago (late flushes land first)
+#: Files at least this large are already merged enough and are never rewritten. Without it, an hour that keeps
+#: receiving events (a backfill of old logs, replayed samples) was rewritten whole, big file included, on
+#: every round: work growing with the partition, every five minutes.
+LARGE_FILE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -84,9 +88,22 @@ def _sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _small(files: list[Path]) -> list[Path]:
+    """The files still worth merging (smaller than LARGE_FILE_BYTES; one that vanished meanwhile is left out)."""
+    small = []
+    for file in files:
+        try:
+            if file.stat().st_size < LARGE_FILE_BYTES:
+                small.append(file)
+        except OSError:
+            continue
+    return small
+
+
 def _merge(files: list[Path], target: Path) -> None:
     listed = ", ".join(_sql_text(f.as_posix()) for f in files)
-    conn = duckdb.connect(":memory:")
+    # one thread: compaction is background upkeep and must leave the other cores to ingest
+    conn = duckdb.connect(":memory:", config={"threads": 1})
     try:
         conn.execute(f"COPY (SELECT * FROM read_parquet([{listed}], union_by_name=true, hive_partitioning=false)) "
                      f"TO {_sql_text(target.as_posix())} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 65536)")
@@ -103,7 +120,7 @@ def compact_partition(directory: Path, *, min_files: int = DEFAULT_MIN_FILES) ->
         if not locked:
             return None
         _finish_interrupted(directory)
-        files = visible_files(directory)
+        files = _small(visible_files(directory))
         if len(files) < max(2, min_files):
             return 0, 0
         name = f"part-{uuid.uuid4().hex}.parquet"
@@ -135,7 +152,7 @@ def compact(lake: Path, now: datetime, *, min_files: int = DEFAULT_MIN_FILES,
     """Merge every closed hour partition holding at least ``min_files`` files."""
     result = CompactionResult()
     for part in due(partitions(lake), now, settle):
-        if len(list(part.path.glob("*.parquet"))) < max(2, min_files):
+        if len(_small(list(part.path.glob("*.parquet")))) < max(2, min_files):
             continue
         done = compact_partition(part.path, min_files=min_files)
         if done is None:

@@ -22,6 +22,7 @@ from threatmatch.lake.search import SearchResult
 from threatmatch.lake.session import Engine, Session
 from threatmatch.lake.views import LookupSource, export_lookups, plan_views
 from threatmatch.lake.writer import LakeWriter
+from threatmatch.runtime import lower_thread_priority
 from threatmatch.storage.db import connect
 from threatmatch.storage.lookup_store import LookupStore
 
@@ -93,9 +94,12 @@ class Lake:
         return compaction.compact(self.root, now or datetime.now(UTC), min_files=min_files)
 
     def _compact_loop(self, interval: float) -> None:
+        # upkeep yields the CPU to ingest when both want it; it takes no lock of the writer (whose own
+        # flusher writes buffered rows every few seconds), so ingest never waits for this slower thread
+        lower_thread_priority()
         while not self._stop.wait(interval):
             try:
-                self.compact()
+                compaction.compact(self.root, datetime.now(UTC))
                 self.maintenance_error = None
             except ThreatmatchError as exc:  # kept for status pages; the next round retries
                 self.maintenance_error = exc
