@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import os
 import socket
+import sys
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -65,11 +66,10 @@ def wide_pipe(context: Any) -> tuple[Connection, Connection]:
 def lower_thread_priority(niceness: int = 10) -> None:
     """Run the calling thread (and the threads it starts) ``niceness`` steps nicer, where the platform has
     per-thread priorities (Linux); elsewhere, or when refused, nothing changes."""
-    get_id = getattr(threading, "get_native_id", None)
-    if get_id is None or not hasattr(os, "setpriority"):
+    if not sys.platform.startswith("linux"):  # elsewhere the id of a thread is not what setpriority takes
         return
     try:
-        thread = get_id()
+        thread = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness))
     except OSError:
         pass

@@ -58,9 +58,12 @@ def test_alert_updates_store_their_latest_state_and_all_their_samples(sink: Any)
     lake_sink.write_alerts([alert("a1", samples[:2], 2), alert("b2", samples[:1], 1)])
     lake_sink.write_alerts([alert("a1", samples[:2], 3)])  # same samples, one more event
     lake_sink.write_alerts([alert("a1", samples, 4)])  # one more sample
+    anonymous = {key: value for key, value in alert("x", samples[1:], 2).items() if key != "alert_id"}
+    lake_sink.write_alerts([anonymous])  # no id to cache on: sent as it is
     lake_sink.flush()
     found = stored_alerts(home)
-    assert set(found) == {"a1", "b2"}
+    assert set(found) == {"a1", "b2", None}
+    assert as_json(found[None]["sample_events"]) == samples[1:]
     assert found["a1"]["event_count"] == 4 and as_json(found["a1"]["alert_context"]) == {"n": 4}
     assert as_json(found["a1"]["sample_events"]) == samples
     assert as_json(found["b2"]["sample_events"]) == samples[:1]

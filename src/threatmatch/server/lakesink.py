@@ -131,7 +131,7 @@ class LakeSink:
         child_end.close()  # the writer holds the only other end: its death is a broken pipe here
         self._send_lock = threading.Lock()  # one message (and its payload) at a time on the pipe
         self._cache_lock = threading.Lock()
-        self._samples: dict[Any, tuple[int, JsonText]] = {}  # alert id -> (sample count, samples as JSON)
+        self._samples: dict[str, tuple[int, JsonText]] = {}  # alert id -> (sample count, samples as JSON)
         self._lock = threading.Lock()
         self._sequence = 0
 
@@ -175,7 +175,8 @@ class LakeSink:
         """Queue alerts (their current state). Sample events go as JSON encoded once per alert and sample
         count: an alert is rewritten on every request that adds to it, and its samples, up to ten whole
         events, stop changing once full, so encoding them each time cost the service and the writer more
-        than the rest of the alert traffic."""
+        than the rest of the alert traffic. This relies on what ``AlertManager`` guarantees: the samples of
+        one alert id only ever grow, so the same count means the same samples."""
         self._put("alerts", None, [self._with_encoded_samples(alert) for alert in alerts])
 
     def _with_encoded_samples(self, alert: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -183,12 +184,14 @@ class LakeSink:
         if not isinstance(samples, list) or not samples:
             return alert
         alert_id = alert.get("alert_id")
+        if not isinstance(alert_id, str):
+            return alert  # nothing to key a cache on: sent as it is
         with self._cache_lock:
             count, encoded = self._samples.get(alert_id, (0, None))
         if encoded is None or count != len(samples):
             encoded = JsonText(dumps(samples))
             with self._cache_lock:
-                self._samples.pop(alert_id, None)  # re-inserted last: the dict stays in least-recent order
+                self._samples.pop(alert_id, None)  # re-inserted last: the oldest encodings go first
                 self._samples[alert_id] = (len(samples), encoded)
                 while len(self._samples) > MAX_CACHED_SAMPLES:
                     del self._samples[next(iter(self._samples))]
