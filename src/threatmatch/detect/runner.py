@@ -156,17 +156,12 @@ def _destinations(rule: LoadedRule, event: PantherEvent, result: RuleResult) -> 
 
 def run_rule(rule: LoadedRule, event: PantherEvent) -> RuleResult:
     """Evaluate ``rule`` on ``event``; the aux functions run only when it matched. Never raises."""
-    return _evaluate(rule, event, always=True)  # type: ignore[return-value]
-
-
-def _evaluate(rule: LoadedRule, event: PantherEvent, always: bool) -> RuleResult | None:
-    """The result of one evaluation; with ``always`` false, None for a clean non-match (the common case)."""
     try:
         outcome = rule.function("rule")(event)
     except Exception as exc:
         return RuleResult(rule.id, event._data, error=describe(exc))  # type: ignore[arg-type]
     if outcome is False:
-        return RuleResult(rule.id, event._data) if always else None  # type: ignore[arg-type]
+        return RuleResult(rule.id, event._data)  # type: ignore[arg-type]
     return _decided(rule, event, outcome)
 
 
