@@ -114,6 +114,14 @@ class LookupStore:
             for (blob,) in source.conn.execute(f"SELECT row FROM {source.rows} ORDER BY rowid"):
                 yield _DECODE.decode(blob)
 
+    def iter_row_json(self, table: str) -> Iterator[bytes]:
+        """The stored JSON text of every row of the active generation (``iter_rows`` without decoding)."""
+        with self._snapshot(table) as source:
+            if source is None:
+                return
+            for (blob,) in source.conn.execute(f"SELECT row FROM {source.rows} ORDER BY rowid"):
+                yield bytes(blob)
+
     def iter_match_blobs(self, table: str) -> Iterator[tuple[list[str], bytes]]:
         """``(match values, row JSON bytes)`` per row of the active generation: the fast path to load a matcher."""
         with self._snapshot(table) as source:

@@ -1,0 +1,127 @@
+"""Lookup rows (their stored JSON text) to the Arrow table searches read, parsed by DuckDB instead of Python.
+
+``lake.schema.lookup_table`` is the reference: it takes decoded rows and types each top-level field from the
+Python values. Exporting a generation that way decodes every row in Python, pivots it and re-encodes every
+nested value: about 70 µs per ThreatStream row, over a minute of CPU for a million-row refresh (more than the
+sync itself). ``lookup_table_from_json`` gives the same table from the rows' JSON text with DuckDB's JSON
+reader: one pass reads every top-level field as JSON, one aggregate finds each field's JSON kinds, one query
+casts each field by the reference's typing rule (``lake.schema`` docstring). Anything that rule handles
+outside what is checked here (a key differing from another only by case, an empty key, more fields than
+``MAX_FIELD_COLUMNS``, a list field holding something other than strings, an integer beyond int64 that
+fits 64 bits unsigned...)
+returns None, and the caller uses the reference on decoded rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from threatmatch.lake.schema import LOOKUP_FIXED, MAX_FIELD_COLUMNS, STRINGS
+
+_NUMBERS = frozenset({"UBIGINT", "BIGINT", "HUGEINT", "DOUBLE"})
+_INTEGERS = frozenset({"UBIGINT", "BIGINT"})
+_FIXED = frozenset(name for name, _ in LOOKUP_FIXED)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _column(name: str, kinds: set[str], items: set[str] | None) -> tuple[str, pa.DataType] | None:
+    """SQL giving the reference's column for a field whose values have JSON ``kinds``; None: use the reference."""
+    col = _ident(name)
+    if items is not None:  # a p_any_* / match field: a list of strings
+        if kinds <= {"ARRAY"} and items <= {"VARCHAR"}:
+            return f"CAST({col} AS VARCHAR[])", STRINGS
+        return None
+    if kinds == {"VARCHAR"}:
+        return f"{col}->>'$'", pa.string()
+    if kinds == {"BOOLEAN"}:
+        return f"CAST({col} AS BOOLEAN)", pa.bool_()
+    if kinds <= _INTEGERS:
+        return f"CAST({col} AS BIGINT)", pa.int64()  # beyond 64 bits: a conversion error, hence the reference
+    if kinds <= _NUMBERS:
+        return f"CAST({col} AS DOUBLE)", pa.float64()
+    if kinds & {"OBJECT", "ARRAY"}:
+        return f"CAST({col} AS VARCHAR)", pa.string()  # JSON text of every value, strings quoted
+    # scalars of mixed kinds: text, strings as they are, other values as their JSON text
+    return f"CASE WHEN json_type({col}) = 'VARCHAR' THEN {col}->>'$' ELSE CAST({col} AS VARCHAR) END", pa.string()
+
+
+def _renamed(lowered: list[str]) -> bool:
+    """Whether DuckDB may have renamed a key: it names the second of two keys equal but for case ``<key>_1``."""
+    present = set(lowered)
+    return any(base in present for base, sep, number in (name.rpartition("_") for name in lowered)
+               if sep and number.isdigit())
+
+
+def lookup_table_from_json(rows: Sequence[bytes], scratch: Path) -> pa.Table | None:
+    """``lookup_table([json.loads(r) for r in rows])`` computed by DuckDB (``scratch``: a directory for one
+    temporary file); None when the rows need the reference (see the module docstring)."""
+    if not rows:
+        return None
+    path = scratch / f".rows-{uuid.uuid4().hex}.ndjson"
+    try:
+        with open(path, "wb") as handle:
+            handle.write(b"\n".join(rows))
+            handle.write(b"\n")
+        return _convert(path)
+    except (duckdb.Error, OSError, pa.ArrowException):
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _convert(path: Path) -> pa.Table | None:
+    with duckdb.connect() as con:
+        con.execute("SET threads = 1").fetchall()  # the export runs at the sync's low priority: one core is enough
+        con.execute(f"CREATE TEMP TABLE r AS SELECT * FROM read_json({_literal(str(path))}, "
+                    "format = 'newline_delimited', records = true, sample_size = -1, maximum_depth = 1)").fetchall()
+        names = [row[0] for row in con.execute("DESCRIBE r").fetchall()]
+        lowered = [name.lower() for name in names]
+        if "" in names or len(set(lowered)) != len(lowered) or _renamed(lowered) or any(
+                low in _FIXED and name not in _FIXED for name, low in zip(names, lowered, strict=True)) or sum(
+                name not in _FIXED for name in names) > MAX_FIELD_COLUMNS:
+            return None
+        lists = [name for name in names if name in _FIXED or name.startswith("p_any_")]
+        aggregates = [f"list_distinct(list(json_type({_ident(name)})))" for name in names]
+        aggregates += [f"list_distinct(flatten(list(json_type({_ident(name)}, '$[*]'))))" for name in lists]
+        found = con.execute(f"SELECT {', '.join(aggregates)} FROM r").fetchall()[0]
+        kinds = {name: set(found[i] or ()) - {"NULL"} for i, name in enumerate(names)}
+        items = {name: set(found[len(names) + i] or ()) - {"NULL"} for i, name in enumerate(lists)}
+        selects: list[str] = []
+        fields: list[pa.Field] = []
+        for name, _kind in LOOKUP_FIXED:  # fixed columns first, always present
+            if kinds.get(name):
+                column = _column(name, kinds[name], items[name])
+                if column is None:
+                    return None
+                selects.append(f"{column[0]} AS {_ident(name)}")
+            else:
+                selects.append(f"CAST(NULL AS VARCHAR[]) AS {_ident(name)}")
+            fields.append(pa.field(name, STRINGS))
+        for name in names:
+            if name in _FIXED or not kinds[name] and name not in items:
+                continue
+            # an indicator field is a column even when null in every row (as in the reference)
+            column = _column(name, kinds[name], items.get(name)) if kinds[name] else ("CAST(NULL AS VARCHAR[])",
+                                                                                        STRINGS)
+            if column is None:
+                return None
+            selects.append(f"{column[0]} AS {_ident(name)}")
+            fields.append(pa.field(name, column[1]))
+        result = con.sql(f"SELECT {', '.join(selects)} FROM r").arrow()
+        table = result.read_all() if isinstance(result, pa.RecordBatchReader) else result
+        return table.cast(pa.schema(fields))
