@@ -14,9 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from threatmatch.emulator.dataset import Dataset
-from threatmatch.lake.lookup_export import lookup_table_from_json
+from threatmatch.lake.lookup_export import lookup_table_from_json, lookup_table_of_json
 from threatmatch.lake.schema import lookup_table
-from threatmatch.lake.views import _chunk_table
 from threatmatch.providers.threatstream.rows import build_row
 
 DECODE = msgspec.json.Decoder()
@@ -87,7 +86,7 @@ def test_each_typing_rule(tmp_path: Path) -> None:
 ], ids=["beyond-64-bits", "case-duplicates", "fixed-name-case", "empty-key", "list-of-mixed", "scalar-list"])
 def test_rows_the_reference_handles(blobs: list[bytes], tmp_path: Path) -> None:
     assert lookup_table_from_json(blobs, tmp_path) is None
-    assert_same_table(_chunk_table(blobs, tmp_path), lookup_table([DECODE.decode(b) for b in blobs]))
+    assert_same_table(lookup_table_of_json(blobs, tmp_path), lookup_table([DECODE.decode(b) for b in blobs]))
 
 
 def test_integers_beyond_any_64_bit_type_are_doubles_as_in_the_reference(tmp_path: Path) -> None:
@@ -118,4 +117,4 @@ KEYS = st.sampled_from(["a", "b", "c", "value", "tags", "meta", "match", "p_any_
 def test_any_rows_give_the_reference_table(rows: list[dict[str, Any]], tmp_path: Path) -> None:
     """Whatever path the rows take, the export equals the reference."""
     blobs = encode(rows)
-    assert_same_table(_chunk_table(blobs, tmp_path), lookup_table([DECODE.decode(b) for b in blobs]))
+    assert_same_table(lookup_table_of_json(blobs, tmp_path), lookup_table([DECODE.decode(b) for b in blobs]))

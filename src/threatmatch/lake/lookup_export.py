@@ -8,8 +8,7 @@ reader: one pass reads every top-level field as JSON, one aggregate finds each f
 casts each field by the reference's typing rule (``lake.schema`` docstring). Anything that rule handles
 outside what is checked here (a key differing from another only by case, an empty key, more fields than
 ``MAX_FIELD_COLUMNS``, a list field holding something other than strings, an integer beyond int64 that
-fits 64 bits unsigned...)
-returns None, and the caller uses the reference on decoded rows.
+fits 64 bits unsigned...) gives None, and ``lookup_table_of_json`` uses the reference on the decoded rows.
 """
 
 from __future__ import annotations
@@ -21,26 +20,27 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
+import msgspec
 import pyarrow as pa
 
-from threatmatch.lake.schema import LOOKUP_FIXED, MAX_FIELD_COLUMNS, STRINGS
+from threatmatch.lake.naming import quote_ident, quote_literal
+from threatmatch.lake.schema import LOOKUP_FIXED, MAX_FIELD_COLUMNS, STRINGS, lookup_table
 
 _NUMBERS = frozenset({"UBIGINT", "BIGINT", "HUGEINT", "DOUBLE"})
 _INTEGERS = frozenset({"UBIGINT", "BIGINT"})
 _FIXED = frozenset(name for name, _ in LOOKUP_FIXED)
+_DECODE = msgspec.json.Decoder()  # as the lookup store decodes rows (integers of any size stay exact)
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def lookup_table_of_json(rows: Sequence[bytes], scratch: Path) -> pa.Table:
+    """The lookup table of rows given as JSON text: parsed by DuckDB, or decoded here when they need the reference."""
+    table = lookup_table_from_json(rows, scratch)
+    return table if table is not None else lookup_table([_DECODE.decode(row) for row in rows])
 
 
 def _column(name: str, kinds: set[str], items: set[str] | None) -> tuple[str, pa.DataType] | None:
     """SQL giving the reference's column for a field whose values have JSON ``kinds``; None: use the reference."""
-    col = _ident(name)
+    col = quote_ident(name)
     if items is not None:  # a p_any_* / match field: a list of strings
         if kinds <= {"ARRAY"} and items <= {"VARCHAR"}:
             return f"CAST({col} AS VARCHAR[])", STRINGS
@@ -87,7 +87,7 @@ def lookup_table_from_json(rows: Sequence[bytes], scratch: Path) -> pa.Table | N
 def _convert(path: Path) -> pa.Table | None:
     with duckdb.connect() as con:
         con.execute("SET threads = 1").fetchall()  # the export runs at the sync's low priority: one core is enough
-        con.execute(f"CREATE TEMP TABLE r AS SELECT * FROM read_json({_literal(str(path))}, "
+        con.execute(f"CREATE TEMP TABLE r AS SELECT * FROM read_json({quote_literal(str(path))}, "
                     "format = 'newline_delimited', records = true, sample_size = -1, maximum_depth = 1)").fetchall()
         names = [row[0] for row in con.execute("DESCRIBE r").fetchall()]
         lowered = [name.lower() for name in names]
@@ -96,8 +96,8 @@ def _convert(path: Path) -> pa.Table | None:
                 name not in _FIXED for name in names) > MAX_FIELD_COLUMNS:
             return None
         lists = [name for name in names if name in _FIXED or name.startswith("p_any_")]
-        aggregates = [f"list_distinct(list(json_type({_ident(name)})))" for name in names]
-        aggregates += [f"list_distinct(flatten(list(json_type({_ident(name)}, '$[*]'))))" for name in lists]
+        aggregates = [f"list_distinct(list(json_type({quote_ident(name)})))" for name in names]
+        aggregates += [f"list_distinct(flatten(list(json_type({quote_ident(name)}, '$[*]'))))" for name in lists]
         found = con.execute(f"SELECT {', '.join(aggregates)} FROM r").fetchall()[0]
         kinds = {name: set(found[i] or ()) - {"NULL"} for i, name in enumerate(names)}
         items = {name: set(found[len(names) + i] or ()) - {"NULL"} for i, name in enumerate(lists)}
@@ -108,9 +108,9 @@ def _convert(path: Path) -> pa.Table | None:
                 column = _column(name, kinds[name], items[name])
                 if column is None:
                     return None
-                selects.append(f"{column[0]} AS {_ident(name)}")
+                selects.append(f"{column[0]} AS {quote_ident(name)}")
             else:
-                selects.append(f"CAST(NULL AS VARCHAR[]) AS {_ident(name)}")
+                selects.append(f"CAST(NULL AS VARCHAR[]) AS {quote_ident(name)}")
             fields.append(pa.field(name, STRINGS))
         for name in names:
             if name in _FIXED or not kinds[name] and name not in items:
@@ -120,7 +120,7 @@ def _convert(path: Path) -> pa.Table | None:
                                                                                         STRINGS)
             if column is None:
                 return None
-            selects.append(f"{column[0]} AS {_ident(name)}")
+            selects.append(f"{column[0]} AS {quote_ident(name)}")
             fields.append(pa.field(name, column[1]))
         result = con.sql(f"SELECT {', '.join(selects)} FROM r").arrow()
         table = result.read_all() if isinstance(result, pa.RecordBatchReader) else result

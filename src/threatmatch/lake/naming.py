@@ -117,3 +117,13 @@ def events_dir(lake: Path, log_type: str) -> Path:
 def alerts_dir(lake: Path) -> Path:
     """Directory holding every alert partition."""
     return lake / ALERTS
+
+
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier in double quotes."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """A DuckDB string literal in single quotes."""
+    return "'" + text.replace("'", "''") + "'"

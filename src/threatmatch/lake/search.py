@@ -22,9 +22,9 @@ from typing import Any
 import duckdb
 
 from threatmatch.errors import SearchError, StorageError
+from threatmatch.lake.naming import quote_ident
 from threatmatch.lake.session import Session
 from threatmatch.lake.values import converter, table_rows
-from threatmatch.lake.views import quote_ident
 
 READ_KINDS = {"SELECT", "EXPLAIN"}
 _SHOWN_COLUMNS = 40

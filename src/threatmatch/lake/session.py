@@ -17,7 +17,8 @@ from pathlib import Path
 import duckdb
 
 from threatmatch.errors import StorageError
-from threatmatch.lake.views import ViewPlan, quote_ident, quote_literal
+from threatmatch.lake.naming import quote_ident, quote_literal
+from threatmatch.lake.views import ViewPlan
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

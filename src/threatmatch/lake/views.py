@@ -24,18 +24,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import msgspec
-import pyarrow as pa
-
 from threatmatch.errors import StorageError
 from threatmatch.lake.listing import visible_files
-from threatmatch.lake.lookup_export import lookup_table_from_json
-from threatmatch.lake.naming import ALERTS, ALL_EVENTS_VIEW, LOOKUPS, log_type_view, lookup_view
+from threatmatch.lake.lookup_export import lookup_table_of_json
+from threatmatch.lake.naming import (
+    ALERTS,
+    ALL_EVENTS_VIEW,
+    LOOKUPS,
+    log_type_view,
+    lookup_view,
+    quote_ident,
+    quote_literal,
+)
 from threatmatch.lake.retention import partitions
-from threatmatch.lake.schema import ALERT_FIXED, EVENT_DERIVED, EVENT_FIXED, lookup_table
+from threatmatch.lake.schema import ALERT_FIXED, EVENT_DERIVED, EVENT_FIXED
 from threatmatch.lake.writer import write_parquet_atomic
-
-_DECODE = msgspec.json.Decoder()  # as the lookup store decodes rows (integers of any size stay exact)
 
 EXPORT_CHUNK_ROWS = 50_000
 STALE_EXPORT_AGE_S = 60.0  # older generations are deleted once this old (a running search may still read them)
@@ -70,16 +73,6 @@ class ViewPlan:
     """Every view to create: name -> SQL body (``SELECT ...``)."""
 
     bodies: dict[str, str] = field(default_factory=dict)
-
-
-def quote_ident(name: str) -> str:
-    """A DuckDB identifier in double quotes."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    """A DuckDB string literal in single quotes."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def dataset_files(lake: Path) -> tuple[dict[str, list[str]], list[str]]:
@@ -169,10 +162,10 @@ def _export_generation(source: LookupSource, table: str, target: Path) -> None:
         for row in source.iter_row_json(table):
             chunk.append(row)
             if len(chunk) >= EXPORT_CHUNK_ROWS:
-                write_parquet_atomic(staging, _chunk_table(chunk, staging))
+                write_parquet_atomic(staging, lookup_table_of_json(chunk, staging))
                 chunk, wrote = [], True
         if chunk or not wrote:
-            write_parquet_atomic(staging, _chunk_table(chunk, staging))
+            write_parquet_atomic(staging, lookup_table_of_json(chunk, staging))
         try:
             os.rename(staging, target)
         except OSError:
@@ -183,12 +176,6 @@ def _export_generation(source: LookupSource, table: str, target: Path) -> None:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def _chunk_table(rows: list[bytes], scratch: Path) -> pa.Table:
-    """The lookup table of rows given as JSON text: parsed by DuckDB, or decoded here when they need the reference."""
-    table = lookup_table_from_json(rows, scratch)
-    return table if table is not None else lookup_table([_DECODE.decode(row) for row in rows])
 
 
 def _drop_stale_generations(base: Path, *, keep: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from threatmatch.lake.views import quote_literal
+from threatmatch.lake.naming import quote_literal
 from threatmatch.server.errors import ApiError
 
 SEVERITIES = ("INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL")

@@ -108,11 +108,8 @@ class LookupStore:
 
     def iter_rows(self, table: str) -> Iterator[dict[str, Any]]:
         """Every stored row of the active generation (one consistent snapshot; consume before writing)."""
-        with self._snapshot(table) as source:
-            if source is None:
-                return
-            for (blob,) in source.conn.execute(f"SELECT row FROM {source.rows} ORDER BY rowid"):
-                yield _DECODE.decode(blob)
+        for blob in self.iter_row_json(table):
+            yield _DECODE.decode(blob)
 
     def iter_row_json(self, table: str) -> Iterator[bytes]:
         """The stored JSON text of every row of the active generation (``iter_rows`` without decoding)."""
@@ -120,7 +117,7 @@ class LookupStore:
             if source is None:
                 return
             for (blob,) in source.conn.execute(f"SELECT row FROM {source.rows} ORDER BY rowid"):
-                yield bytes(blob)
+                yield blob
 
     def iter_match_blobs(self, table: str) -> Iterator[tuple[list[str], bytes]]:
         """``(match values, row JSON bytes)`` per row of the active generation: the fast path to load a matcher."""
