@@ -1,6 +1,7 @@
 """HTTP ingest under load, against the CLI ``enrich`` of the same data, with a provider refresh mid-run.
 
 Run: .venv/bin/python benchmarks/bench_ingest.py [--indicators 1000000] [--seconds 60] [--connections 2]
+     [--sync-niceness N]   (the service's refresh priority; default: the service's own default)
 
 In one run:
   1. starts the emulator (`threatmatch emulator`, separate process) with N indicators, and the service
@@ -64,11 +65,13 @@ def start_emulator(count: int) -> tuple[subprocess.Popen[str], str]:
     return proc, line.split(" at ", 1)[1].split("/api/", 1)[0]
 
 
-def start_service(home: Path, workers: int | None) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_service(home: Path, workers: int | None, sync_niceness: int | None = None
+                  ) -> tuple[subprocess.Popen[bytes], str, str]:
     token = subprocess.run([sys.executable, "-m", "threatmatch", "--home", str(home), "tokens", "create", "bench"],
                            check=True, capture_output=True, cwd=REPO).stdout.decode().strip().splitlines()[-1]
     port = free_port()
     extra = [] if workers is None else ["--ingest-workers", str(workers)]
+    extra += [] if sync_niceness is None else ["--sync-niceness", str(sync_niceness)]
     proc = subprocess.Popen([sys.executable, "-m", "threatmatch", "--home", str(home), "serve", "--no-scheduler",
                              "--port", str(port), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             cwd=REPO)
@@ -160,12 +163,14 @@ def main() -> int:
     parser.add_argument("--refresh-at", type=float, default=15.0, help="seconds into the load; negative = none")
     parser.add_argument("--ingest-workers", type=int, default=None,
                         help="the service's --ingest-workers (default: the service's own default)")
+    parser.add_argument("--sync-niceness", type=int, default=None,
+                        help="the service's --sync-niceness (default: the service's own default)")
     args = parser.parse_args()
 
     emulator, emulator_url = start_emulator(args.indicators)
     with tempfile.TemporaryDirectory(prefix="tm-bench-ingest-") as tmp:
         home = Path(tmp) / "home"
-        service, url, token = start_service(home, args.ingest_workers)
+        service, url, token = start_service(home, args.ingest_workers, args.sync_niceness)
         try:
             return run(args, home, url, token, emulator_url, Path(tmp))
         finally:

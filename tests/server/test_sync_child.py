@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from tests.server.harness import run_server
+from click.testing import CliRunner
+from tests.server.harness import create_token, free_port, run_server
 
+from threatmatch.cli.main import cli
 from threatmatch.emulator.testing import run_emulator
+from threatmatch.home import Home
 from threatmatch.server.settings import ServerSettings
 
 
-def _sync_children() -> list[tuple[int, int]]:
-    """(pid, nice value) of this process's children running the sync module."""
+def _sync_children(parent: int | None = None) -> list[tuple[int, int]]:
+    """(pid, nice value) of the children of ``parent`` (default: this process) running the sync module."""
+    parent = os.getpid() if parent is None else parent
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -26,7 +33,7 @@ def _sync_children() -> list[tuple[int, int]]:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if int(stat[1]) == os.getpid() and b"threatmatch.sync.child" in cmdline:
+        if int(stat[1]) == parent and b"threatmatch.sync.child" in cmdline:
             found.append((int(entry.name), int(stat[16])))
     return found
 
@@ -58,3 +65,55 @@ def test_sync_runs_in_a_lower_priority_child_and_swaps_the_table(tmp_path: Path)
         rows = synced.json()["rows"]
         assert rows > 0 and live.service.table_sizes()["intel"] == rows
         assert _sync_children() == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process priorities from /proc (Linux)")
+def test_serve_sync_niceness_option_sets_the_refresh_priority(tmp_path: Path) -> None:
+    """`threatmatch serve --sync-niceness 7`: the refresh child of that service runs 7 steps nicer than it."""
+    home = Home(tmp_path / "home").ensure()
+    token = create_token(home, "admin")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "threatmatch", "--home", str(home.root), "serve", "--port",
+                               str(port), "--no-scheduler", "--ingest-workers", "0", "--sync-niceness", "7"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with run_emulator(indicators=200, seed=5) as emulator, \
+                httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline and server.poll() is None, "the service did not start"
+                time.sleep(0.1)
+            created = client.post("/api/v1/providers", json={
+                "name": "intel", "subdomain": emulator.base_url, "username": emulator.username,
+                "api_token": emulator.api_key, "query": 'status="active"', "refresh_minutes": 60})
+            assert created.status_code == 201, created.text
+            emulator.fault("slow", count=1, delay=2.0)
+            answer: dict[str, Any] = {}
+            request = threading.Thread(target=lambda: answer.update(r=client.post("/api/v1/providers/intel/sync")))
+            request.start()
+            service_nice = int(Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+            want = min(19, service_nice + 7)
+            niceness: set[int] = set()
+            deadline = time.monotonic() + 10
+            while want not in niceness and request.is_alive() and time.monotonic() < deadline:
+                niceness.update(nice for _, nice in _sync_children(server.pid))
+                time.sleep(0.02)
+            request.join(timeout=60)
+            emulator.clear_faults()
+            assert want in niceness
+            assert answer["r"].status_code == 200, answer["r"].text
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def test_serve_refuses_a_sync_niceness_outside_0_to_19() -> None:
+    result = CliRunner().invoke(cli, ["serve", "--sync-niceness", "20"])
+    assert result.exit_code == 2
+    assert "--sync-niceness" in result.output and "0<=x<=19" in result.output

@@ -170,6 +170,20 @@ def test_child_sync_exports_the_new_generation_for_search(emulator: Any, tmp_pat
     assert sorted(path.name for path in (home.lake / "lookups" / view).iterdir()) == exported
 
 
+def test_the_result_comes_before_the_search_export(emulator: Any, tmp_path: Path) -> None:
+    """The child reports the stored generation first (the service swaps it in meanwhile), then exports it for
+    searches and exits cleanly; ``wait`` returns once the export is there."""
+    home = add_provider(tmp_path / "home", emulator)
+    child = ChildSync(home, "anomali")
+    result = child.report()
+    assert result.rows == 300
+    assert child.returncode is None, "still running: exporting the generation it just reported"
+    assert LookupStore(connect(home.database)).info("anomali").generation == result.generation
+    assert child.wait() == 0
+    exported = [path.name for path in (home.lake / "lookups" / lookup_view("anomali")).iterdir()]
+    assert len(exported) == 1 and exported[0].startswith(f"gen-{result.generation}-")
+
+
 def test_a_child_that_dies_without_a_report_is_a_sync_error(emulator: Any, tmp_path: Path) -> None:
     """A sync process killed outright (the OOM killer, an operator) is reported with its exit code, and the
     previous table stays in use."""

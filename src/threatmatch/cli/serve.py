@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -22,10 +23,13 @@ from threatmatch.runtime import tune_gc_for_bulk_work
 @click.option("--ingest-workers", type=click.IntRange(0, 64), default=None,
               help="Processes that parse, enrich and run detections on ingest requests, each with its own copy of "
               "the lookup tables (0 = inside the service process). Default: one per core on a multi-core machine.")
+@click.option("--sync-niceness", type=click.IntRange(0, 19), default=None,
+              help="CPU priority of provider refreshes, which run in a child process: its `nice` increment (0 = the "
+              "service's own priority, 19 = little more than what ingest leaves idle). Default: 10.")
 @click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Extra detection-rule folder (repeatable); the built-in pack is always loaded.")
 def serve(host: str, port: int, demo: bool, no_scheduler: bool, ingest_workers: int | None,
-          rule_paths: tuple[Path, ...]) -> None:
+          sync_niceness: int | None, rule_paths: tuple[Path, ...]) -> None:
     """Run the service: REST API, web console, ingest, scheduler and metrics.
 
     Every endpoint except /healthz needs an API token: create one with `threatmatch tokens create NAME`.
@@ -39,6 +43,8 @@ def serve(host: str, port: int, demo: bool, no_scheduler: bool, ingest_workers: 
     tune_gc_for_bulk_work()
     home = state().home
     settings = ServerSettings(run_scheduler=not no_scheduler, rule_paths=rule_paths, ingest_workers=ingest_workers)
+    if sync_niceness is not None:
+        settings = replace(settings, sync_niceness=sync_niceness)
     service = Service(home, settings)
     if demo:
         from threatmatch.server.demo import DemoBootstrap

@@ -181,7 +181,8 @@ class Service:
 
         The refresh runs in a child process at lower CPU priority (``sync.child``), so ingest and the API keep
         this process's interpreter to themselves; only loading the new generation into the matcher runs here
-        (and in each ingest worker, which swaps it in while its requests go on with the previous one).
+        (and in each ingest worker, which swaps it in while its requests go on with the previous one), as soon
+        as the child reports it stored; the call returns once the child has also exported it for searches.
         A run already in progress answers 409 unless ``wait``, which waits for it and runs again.
         """
         self.repo().get(name)  # NotFoundError before taking the lock
@@ -195,25 +196,32 @@ class Service:
             with self._children_lock:
                 self._children[name] = child
             try:
-                result = child.result()
-            except SyncError:
-                self.metrics.sync_failures.labels(name).inc()
-                raise
+                try:
+                    result = child.report()
+                except SyncError:
+                    self.metrics.sync_failures.labels(name).inc()
+                    raise
+                finally:
+                    self.metrics.sync_duration.labels(name).observe(time.perf_counter() - started)
+                self._swap(name)  # while the child exports the new generation for searches
             finally:
+                child.wait()
                 with self._children_lock:
                     self._children.pop(name, None)
-                self.metrics.sync_duration.labels(name).observe(time.perf_counter() - started)
-            conn = connect(self.home.database)
-            try:
-                if self.tables.load(conn, name):
-                    self.settings_changed()  # a new table: workers load it as part of the new settings
-                else:
-                    self.engine.table_swapped(name)
-            finally:
-                conn.close()
             return result
         finally:
             lock.release()
+
+    def _swap(self, name: str) -> None:
+        """Load ``name``'s new generation into the live tables (here and in every ingest worker)."""
+        conn = connect(self.home.database)
+        try:
+            if self.tables.load(conn, name):
+                self.settings_changed()  # a new table: workers load it as part of the new settings
+            else:
+                self.engine.table_swapped(name)
+        finally:
+            conn.close()
 
     def sync_in_background(self, name: str, *, wait_s: float) -> SyncOutcome:
         """Start a sync and wait up to ``wait_s`` for it; a longer sync keeps running in the background."""

@@ -8,9 +8,12 @@ child's ``SyncResult`` or raises its error (same class and message as in process
 the new generation for lake searches; only the swap of the live table (loading the new generation into the
 matcher) is left to the service.
 
-The child reports one JSON line on stdout; its log lines go to the service's stderr. It watches its stdin:
-when the service closes it (``ChildSync.cancel``) or dies, even by ``kill -9``, the child interrupts the
-sync (recorded on the provider as interrupted; the table in use is untouched) and exits.
+The child reports one JSON line on stdout as soon as the new generation is stored (``ChildSync.report``), then
+exports it for searches and exits (``ChildSync.wait``), so the service can swap the new table in while the
+export runs (on a large table under load the export takes longer than the sync). Its log lines go to the
+service's stderr. It watches its stdin: when the service closes it (``ChildSync.cancel``) or dies, even by
+``kill -9``, the child interrupts the sync (recorded on the provider as interrupted; the table in use is
+untouched) or its export, and exits.
 """
 
 from __future__ import annotations
@@ -65,28 +68,48 @@ class ChildSync:
     @property
     def returncode(self) -> int | None:
         """The child's exit status once it ended (0 after a successful sync), else None."""
-        return self._proc.returncode
+        return self._proc.poll()
 
-    def result(self) -> Any:
-        """The child's ``SyncResult``; raises the error it reported, or ``SyncError`` when it died silently."""
+    def report(self) -> Any:
+        """The child's ``SyncResult`` as soon as it reports it: the new generation is stored and can be swapped in,
+        while the child goes on exporting it for searches (``wait()`` for that). Raises the error the child
+        reported, or ``SyncError`` when it ended without a report (in both cases the child has exited)."""
         from threatmatch.sync.job import SyncResult
 
         assert self._proc.stdout is not None
-        output = self._proc.stdout.read()
-        code = self._proc.wait()
-        self._close_stdin()
-        self._proc.stdout.close()
-        try:
-            report = orjson.loads(output.rsplit(b"\n", 2)[-2] if output.endswith(b"\n") else output)
-        except (orjson.JSONDecodeError, IndexError):
+        report: Any = None
+        for line in self._proc.stdout:  # one JSON line; anything else a library printed is skipped
+            try:
+                report = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(report, dict) and "ok" in report:
+                break
             report = None
         if not isinstance(report, dict):
+            code = self.wait()
             raise SyncError(f"the sync of provider {self.name!r} ended without a result (its process exited with "
                             f"code {code}; its error, if any, is in the service log); run the sync again.")
         if not report.get("ok"):
+            self.wait()
             raise _error(str(report.get("type")), str(report.get("error")))
         known = {f.name for f in fields(SyncResult)}
         return SyncResult(**{key: value for key, value in report["result"].items() if key in known})
+
+    def wait(self) -> int:
+        """Wait for the child to exit (after its search export, once it reported); its exit status."""
+        code = self._proc.wait()
+        self._close_stdin()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        return code
+
+    def result(self) -> Any:
+        """``report()``, then ``wait()``: the child's ``SyncResult`` once it has exited."""
+        try:
+            return self.report()
+        finally:
+            self.wait()
 
     def cancel(self) -> None:
         """Ask the child to stop (it records the interruption); killed if it is still running after the grace."""
@@ -174,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         conn = connect(home.database)
         try:
             result = sync_provider(conn, home, args.name)
+            # reported first: the service swaps the new table in while this process exports it for searches
+            _report({"ok": True, "result": result.to_dict()})
             _export_for_search(home, conn, args.name)
         finally:
             conn.close()
@@ -185,7 +210,6 @@ def main(argv: list[str] | None = None) -> int:
                  "error": f"the sync of provider {args.name!r} was stopped before it finished (the service is "
                           "shutting down); the table in use is unchanged"})
         return 1
-    _report({"ok": True, "result": result.to_dict()})
     return 0
 
 
