@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from tests.lake.builders import cloudtrail
 
+from threatmatch.errors import StorageError
 from threatmatch.home import Home
 from threatmatch.lake import Lake, compaction
 from threatmatch.lake.compaction import _locked, compact_partition
@@ -84,6 +86,58 @@ class TestCompact:
             assert locked
             assert compact_partition(_partition(home), min_files=2) is None
         assert compact_partition(_partition(home), min_files=2) == (4, 1)
+
+
+def _big_partition(home: Home, files: int = 4, rows: int = 1_500_000) -> list[Path]:
+    """A closed hour of a few large-ish files (written by DuckDB), whose merge takes seconds."""
+    import duckdb
+
+    part = _partition(home)
+    part.mkdir(parents=True)
+    with duckdb.connect() as conn:
+        for n in range(files):
+            target = (part / f"part-{n}.parquet").as_posix()
+            conn.execute(f"COPY (SELECT {n} * {rows} + i AS id, md5(i::VARCHAR) AS a, md5((i + 1)::VARCHAR) AS b "
+                         f"FROM range({rows}) t(i)) TO '{target}' (FORMAT parquet)").fetchall()
+    return sorted(part.glob("*.parquet"))
+
+
+class TestStop:
+    def test_a_set_stop_merges_nothing(self, lake: Lake, home: Home) -> None:
+        _write(lake, 6)
+        before = sorted(_partition(home).glob("*.parquet"))
+        stop = threading.Event()
+        stop.set()
+        assert compaction.compact(home.lake, AFTER, stop=stop).partitions == 0
+        with pytest.raises(StorageError, match="original files are untouched"):
+            compact_partition(_partition(home), min_files=2, stop=stop)
+        assert sorted(_partition(home).glob("*.parquet")) == before
+
+    def test_stop_interrupts_a_running_merge(self, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Closing the lake does not wait for a long merge: it is interrupted, its partition left as it was."""
+        monkeypatch.setattr(compaction, "LARGE_FILE_BYTES", 1 << 40)  # these files are to be merged, however large
+        before = _big_partition(home)
+        stop = threading.Event()
+        outcome: dict[str, BaseException | tuple[int, int] | None] = {}
+
+        def run() -> None:
+            try:
+                outcome["done"] = compact_partition(_partition(home), min_files=2, stop=stop)
+            except StorageError as exc:
+                outcome["error"] = exc
+
+        merging = threading.Thread(target=run)
+        merging.start()
+        deadline = time.monotonic() + 10
+        while not list(_partition(home).glob(".compact-*")) and merging.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)  # the merge has started writing
+        stop.set()
+        stopped = time.monotonic()
+        merging.join(timeout=30)
+        assert "error" in outcome, f"the merge finished before it could be stopped: {outcome}"
+        assert time.monotonic() - stopped < 3 * compaction.STOP_POLL_S + 2
+        assert sorted(_partition(home).glob("*.parquet")) == before
+        assert not list(_partition(home).glob(".compact-*")) and not list(_partition(home).glob("_replaced-*"))
 
 
 class TestCrashRecovery:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from threatmatch.lake.listing import MANIFEST_GLOB, visible_files
 from threatmatch.lake.retention import Partition, partitions
 
 DEFAULT_MIN_FILES = 4
+STOP_POLL_S = 0.25  # how often a running merge checks whether the lake is closing
 SETTLE = timedelta(minutes=5)  # an hour is compacted once it ended this long ago (late flushes land first)
 #: Files at least this large are already merged enough and are never rewritten. Without it, an hour that keeps
 #: receiving events (a backfill of old logs, replayed samples) was rewritten whole, big file included, on
@@ -100,22 +102,39 @@ def _small(files: list[Path]) -> list[Path]:
     return small
 
 
-def _merge(files: list[Path], target: Path) -> None:
+def _interrupt_on(stop: threading.Event, conn: duckdb.DuckDBPyConnection, finished: threading.Event) -> None:
+    while not finished.is_set():
+        if stop.wait(STOP_POLL_S):
+            with contextlib.suppress(duckdb.Error):  # the merge ended and closed its connection meanwhile
+                conn.interrupt()
+            return
+
+
+def _merge(files: list[Path], target: Path, stop: threading.Event | None = None) -> None:
     listed = ", ".join(_sql_text(f.as_posix()) for f in files)
     # one thread: compaction is background upkeep and must leave the other cores to ingest
     conn = duckdb.connect(":memory:", config={"threads": 1})
+    finished = threading.Event()
+    if stop is not None:  # a merge of a large hour takes minutes at low priority: stopping must not wait for it
+        threading.Thread(target=_interrupt_on, args=(stop, conn, finished), name="threatmatch-compact-stop",
+                         daemon=True).start()
     try:
+        if stop is not None and stop.is_set():
+            raise StorageError("compaction stopped before it started")
         conn.execute(f"COPY (SELECT * FROM read_parquet([{listed}], union_by_name=true, hive_partitioning=false)) "
                      f"TO {_sql_text(target.as_posix())} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 65536)")
     finally:
+        finished.set()
         conn.close()
     with open(target, "rb+") as handle:
         os.fsync(handle.fileno())
 
 
-def compact_partition(directory: Path, *, min_files: int = DEFAULT_MIN_FILES) -> tuple[int, int] | None:
+def compact_partition(directory: Path, *, min_files: int = DEFAULT_MIN_FILES,
+                      stop: threading.Event | None = None) -> tuple[int, int] | None:
     """Merge the partition's files when it has at least ``min_files``: (files before, after); (0, 0) when there
-    is nothing to merge; None when another process is compacting it."""
+    is nothing to merge; None when another process is compacting it. Setting ``stop`` interrupts the merge
+    (``StorageError``; the original files stay as they are)."""
     with _locked(directory) as locked:
         if not locked:
             return None
@@ -127,12 +146,12 @@ def compact_partition(directory: Path, *, min_files: int = DEFAULT_MIN_FILES) ->
         temp = directory / f".compact-{uuid.uuid4().hex}.tmp"
         manifest = directory / f"_replaced-{uuid.uuid4().hex}.json"
         try:
-            _merge(files, temp)
+            _merge(files, temp, stop)
             staged = manifest.with_name("." + manifest.name + ".tmp")
             staged.write_bytes(orjson.dumps({"compacted": name, "replaces": [f.name for f in files]}))
             os.replace(staged, manifest)
             os.replace(temp, directory / name)
-        except (OSError, duckdb.Error) as exc:
+        except (OSError, duckdb.Error, StorageError) as exc:
             temp.unlink(missing_ok=True)
             manifest.unlink(missing_ok=True)
             raise StorageError(f"cannot compact {directory}: {exc}; the original files are untouched") from exc
@@ -148,13 +167,16 @@ def due(parts: list[Partition], now: datetime, settle: timedelta = SETTLE) -> li
 
 
 def compact(lake: Path, now: datetime, *, min_files: int = DEFAULT_MIN_FILES,
-            settle: timedelta = SETTLE) -> CompactionResult:
-    """Merge every closed hour partition holding at least ``min_files`` files."""
+            settle: timedelta = SETTLE, stop: threading.Event | None = None) -> CompactionResult:
+    """Merge every closed hour partition holding at least ``min_files`` files; ``stop`` ends the round early
+    (a merge in progress is interrupted: ``StorageError``, its partition left as it was)."""
     result = CompactionResult()
     for part in due(partitions(lake), now, settle):
+        if stop is not None and stop.is_set():
+            break
         if len(_small(list(part.path.glob("*.parquet")))) < max(2, min_files):
             continue
-        done = compact_partition(part.path, min_files=min_files)
+        done = compact_partition(part.path, min_files=min_files, stop=stop)
         if done is None:
             result.skipped_busy += 1
             continue

@@ -99,9 +99,11 @@ class Lake:
         lower_thread_priority()
         while not self._stop.wait(interval):
             try:
-                compaction.compact(self.root, datetime.now(UTC))
+                compaction.compact(self.root, datetime.now(UTC), stop=self._stop)
                 self.maintenance_error = None
             except ThreatmatchError as exc:  # kept for status pages; the next round retries
+                if self._stop.is_set():
+                    return  # closing: the interrupted merge left its partition as it was
                 self.maintenance_error = exc
 
     def search(self, sql: str, *, limit: int = 1000, timeout_s: float = 30.0) -> SearchResult:
