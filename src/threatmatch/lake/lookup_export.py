@@ -87,6 +87,7 @@ def lookup_table_from_json(rows: Sequence[bytes], scratch: Path) -> pa.Table | N
 def _convert(path: Path) -> pa.Table | None:
     with duckdb.connect() as con:
         con.execute("SET threads = 1").fetchall()  # the export runs at the sync's low priority: one core is enough
+        con.execute("SET enable_progress_bar = false").fetchall()  # nothing on stdout (the sync's report channel)
         con.execute(f"CREATE TEMP TABLE r AS SELECT * FROM read_json({quote_literal(str(path))}, "
                     "format = 'newline_delimited', records = true, sample_size = -1, maximum_depth = 1)").fetchall()
         names = [row[0] for row in con.execute("DESCRIBE r").fetchall()]

@@ -98,10 +98,13 @@ class ChildSync:
 
     def wait(self) -> int:
         """Wait for the child to exit (after its search export, once it reported); its exit status."""
+        stdout = self._proc.stdout
+        if stdout is not None and not stdout.closed:
+            for _ in stdout:  # drained: anything printed after the report must not fill the pipe and block it
+                pass
+            stdout.close()
         code = self._proc.wait()
         self._close_stdin()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
         return code
 
     def result(self) -> Any:
