@@ -11,6 +11,7 @@ import click
 from threatmatch.cli.context import echo_json, err, out, state
 from threatmatch.errors import ConfigError
 from threatmatch.runtime import tune_gc_for_bulk_work
+from threatmatch.server.settings import ServerSettings
 
 
 @click.command()
@@ -25,7 +26,8 @@ from threatmatch.runtime import tune_gc_for_bulk_work
               "the lookup tables (0 = inside the service process). Default: one per core on a multi-core machine.")
 @click.option("--sync-niceness", type=click.IntRange(0, 19), default=None,
               help="CPU priority of provider refreshes, which run in a child process: its `nice` increment (0 = the "
-              "service's own priority, 19 = little more than what ingest leaves idle). Default: 10.")
+              "service's own priority, 19 = little more than what ingest leaves idle). "
+              f"Default: {ServerSettings.sync_niceness}.")
 @click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Extra detection-rule folder (repeatable); the built-in pack is always loaded.")
 def serve(host: str, port: int, demo: bool, no_scheduler: bool, ingest_workers: int | None,
@@ -38,7 +40,6 @@ def serve(host: str, port: int, demo: bool, no_scheduler: bool, ingest_workers: 
 
     from threatmatch.server.app import create_app
     from threatmatch.server.service import Service
-    from threatmatch.server.settings import ServerSettings
 
     tune_gc_for_bulk_work()
     home = state().home
