@@ -213,8 +213,9 @@ def run(args: argparse.Namespace, home: Path, url: str, token: str, emulator_url
         answer = api.post("/api/v1/providers/bench/sync")
         refresh["end"] = time.perf_counter() - t0
         refresh["status"] = answer.status_code
-        refresh["rows"] = answer.json().get("rows")
-        refresh["stored_s"] = answer.json().get("duration_s")  # fetched + stored: swapped in from then on
+        synced = answer.json()
+        refresh["rows"] = synced.get("rows")
+        refresh["stored_s"] = synced.get("duration_s")  # fetched + stored: swapped in from then on
 
     t0 = time.perf_counter()
     deadline = t0 + args.seconds

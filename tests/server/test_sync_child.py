@@ -38,29 +38,36 @@ def _sync_children(parent: int | None = None) -> list[tuple[int, int]]:
     return found
 
 
+def _sync_watching_niceness(client: httpx.Client, emulator: Any, *, parent: int, want: int
+                            ) -> tuple[set[int], httpx.Response]:
+    """Add provider ``intel`` for ``emulator``, POST its sync (slowed by one page) and collect the nice values of
+    ``parent``'s sync children while it runs, until ``want`` is seen; (nice values seen, the sync's answer)."""
+    created = client.post("/api/v1/providers", json={
+        "name": "intel", "subdomain": emulator.base_url, "username": emulator.username,
+        "api_token": emulator.api_key, "query": 'status="active"', "refresh_minutes": 60})
+    assert created.status_code == 201, created.text
+    emulator.fault("slow", count=1, delay=2.0)
+    answer: dict[str, httpx.Response] = {}
+    request = threading.Thread(target=lambda: answer.update(r=client.post("/api/v1/providers/intel/sync")))
+    request.start()
+    seen: set[int] = set()
+    deadline = time.monotonic() + 10
+    while want not in seen and request.is_alive() and time.monotonic() < deadline:
+        seen.update(nice for _, nice in _sync_children(parent))  # the child lowers its priority first thing
+        time.sleep(0.02)
+    request.join(timeout=60)
+    emulator.clear_faults()
+    return seen, answer["r"]
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process priorities from /proc (Linux)")
 def test_sync_runs_in_a_lower_priority_child_and_swaps_the_table(tmp_path: Path) -> None:
     """While POST /sync runs, a child process at the configured niceness does the work; afterwards the live
     table serves the new rows and no child is left."""
     with run_emulator(indicators=200, seed=5) as emulator, \
             run_server(tmp_path / "home", ServerSettings(run_scheduler=False, sync_niceness=5)) as live:
-        created = live.client.post("/api/v1/providers", json={
-            "name": "intel", "subdomain": emulator.base_url, "username": emulator.username,
-            "api_token": emulator.api_key, "query": 'status="active"', "refresh_minutes": 60})
-        assert created.status_code == 201, created.text
-        emulator.fault("slow", count=1, delay=2.0)
-        answer: dict[str, Any] = {}
-        request = threading.Thread(target=lambda: answer.update(r=live.client.post("/api/v1/providers/intel/sync")))
-        request.start()
-        niceness: set[int] = set()
-        deadline = time.monotonic() + 10
-        while os.nice(0) + 5 not in niceness and request.is_alive() and time.monotonic() < deadline:
-            niceness.update(nice for _, nice in _sync_children())  # the child lowers its priority first thing
-            time.sleep(0.02)
-        request.join(timeout=60)
-        emulator.clear_faults()
-        assert os.nice(0) + 5 in niceness
-        synced = answer["r"]
+        seen, synced = _sync_watching_niceness(live.client, emulator, parent=os.getpid(), want=os.nice(0) + 5)
+        assert os.nice(0) + 5 in seen
         assert synced.status_code == 200, synced.text
         rows = synced.json()["rows"]
         assert rows > 0 and live.service.table_sizes()["intel"] == rows
@@ -89,25 +96,11 @@ def test_serve_sync_niceness_option_sets_the_refresh_priority(tmp_path: Path) ->
                     pass
                 assert time.monotonic() < deadline and server.poll() is None, "the service did not start"
                 time.sleep(0.1)
-            created = client.post("/api/v1/providers", json={
-                "name": "intel", "subdomain": emulator.base_url, "username": emulator.username,
-                "api_token": emulator.api_key, "query": 'status="active"', "refresh_minutes": 60})
-            assert created.status_code == 201, created.text
-            emulator.fault("slow", count=1, delay=2.0)
-            answer: dict[str, Any] = {}
-            request = threading.Thread(target=lambda: answer.update(r=client.post("/api/v1/providers/intel/sync")))
-            request.start()
             service_nice = int(Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
             want = min(19, service_nice + 7)
-            niceness: set[int] = set()
-            deadline = time.monotonic() + 10
-            while want not in niceness and request.is_alive() and time.monotonic() < deadline:
-                niceness.update(nice for _, nice in _sync_children(server.pid))
-                time.sleep(0.02)
-            request.join(timeout=60)
-            emulator.clear_faults()
-            assert want in niceness
-            assert answer["r"].status_code == 200, answer["r"].text
+            seen, synced = _sync_watching_niceness(client, emulator, parent=server.pid, want=want)
+            assert want in seen
+            assert synced.status_code == 200, synced.text
     finally:
         server.terminate()
         server.wait(30)
