@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -21,6 +22,7 @@ from threatmatch.lake.schema import (
     flatten_enrichment,
     infer_column,
     parse_time,
+    pivot,
     split_by_hour,
 )
 
@@ -170,3 +172,45 @@ def test_any_json_events_are_kept_whole(events: list[dict[str, Any]]) -> None:
     for event, stored in zip(events, table["event"].to_pylist(), strict=True):
         assert orjson.loads(stored) == orjson.loads(orjson.dumps({k: v for k, v in event.items()
                                                                    if k != "p_enrichment"}))
+
+
+def _typed_by_rule(values: list[Any]) -> pa.Array | None:
+    """The typing rule of the module docstring, spelled out value by value (the reference for the shortcuts)."""
+    kinds = {type(v) for v in values} - {type(None)}
+    if not kinds:
+        return None
+    if kinds == {str}:
+        return pa.array(values, type=pa.string())
+    if kinds == {bool}:
+        return pa.array(values, type=pa.bool_())
+    if kinds == {int} and all(-(2**63) <= v < 2**63 for v in values if v is not None):
+        return pa.array(values, type=pa.int64())
+    if kinds <= {int, float}:
+        return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+    if kinds & {dict, list}:
+        return pa.array([None if v is None else orjson.dumps(v).decode() for v in values], type=pa.string())
+    return pa.array([None if v is None else v if isinstance(v, str) else orjson.dumps(v).decode() for v in values],
+                    type=pa.string())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_json, min_size=1, max_size=8))
+def test_a_column_is_typed_by_the_rule_whatever_its_first_value(values: list[Any]) -> None:
+    """The shortcuts taken on the first value's kind (text, object, array) give what the rule gives."""
+    expected = _typed_by_rule(values)
+    column = infer_column(values)
+    assert (column is None) == (expected is None)
+    if column is not None and expected is not None:
+        assert column.type == expected.type
+        assert column.to_pylist() == expected.to_pylist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), _json, max_size=4), min_size=1, max_size=6))
+def test_pivot_reads_the_keys_every_record_holds_a_record_at_a_time_with_the_same_result(
+        records: list[dict[str, Any]]) -> None:
+    names = ["a", "b", "c", "d"]
+    counts = Counter(key for record in records for key in record)
+    expected = {name: [record.get(name) for record in records] for name in names}
+    assert pivot(records, names, counts) == expected
+    assert pivot(records, names) == expected

@@ -25,9 +25,11 @@ JSON-typed, so files written with different shapes of the same field still combi
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -71,6 +73,7 @@ LOOKUP_FIXED: tuple[tuple[str, str], ...] = (("match", "strlist"),)
 
 _INT64 = (-(2**63), 2**63 - 1)
 _NONE = type(None)
+_orjson_dumps = orjson.dumps
 
 
 class JsonText(bytes):
@@ -178,7 +181,24 @@ _FIXED_TYPES: dict[str, pa.DataType] = {"str": pa.string(), "int": pa.int64(), "
 
 
 def infer_column(values: list[Any]) -> pa.Array | None:
-    """Arrow column for one top-level field (typing rule in the module docstring); None when all values are null."""
+    """Arrow column for one top-level field (typing rule in the module docstring); None when all values are null.
+
+    The usual columns take a shortcut chosen by the first value: text (Arrow refuses any other JSON kind in a
+    string column, so the rule still holds) and objects/arrays (every value becomes JSON text, whatever the
+    others are). Anything unusual goes the general way."""
+    first = values[0] if values else None
+    if first.__class__ is str:
+        try:
+            return pa.array(values, type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    elif first.__class__ is dict or first.__class__ is list:
+        try:  # orjson output is valid UTF-8: no second validation
+            texts = [None if v is None else _orjson_dumps(v) for v in values] if None in values else \
+                list(map(_orjson_dumps, values))
+            return pa.array(texts, type=pa.binary()).view(pa.string())
+        except TypeError:  # a value orjson does not take as it is (non-string keys, JsonText...): see ``dumps``
+            pass
     kinds = _kinds(values)
     if not kinds:
         return None
@@ -214,13 +234,26 @@ def field_names(keys: Iterable[Any], taken: Iterable[str], reserved: frozenset[s
     return chosen
 
 
-def pivot(records: Sequence[Mapping[str, Any]], names: Iterable[str]) -> dict[str, list[Any]]:
-    """Column lists for ``names`` (None where a record lacks the key)."""
-    if set(map(type, records)) <= {dict}:  # plain dicts (the usual case): one C-level lookup per cell
-        get: Callable[[Any, str], Any] = dict.get
-        return {name: list(map(get, records, repeat(name))) for name in names}
+def pivot(records: Sequence[Mapping[str, Any]], names: Iterable[str],
+          counts: Mapping[str, int] | None = None) -> dict[str, list[Any]]:
+    """Column lists for ``names`` (None where a record lacks the key).
+
+    ``counts`` (how many records hold each key, e.g. a ``Counter`` of their keys) lets the keys every record holds
+    be read a record at a time (one C call per record for all of them) instead of a column at a time."""
     size = len(records)
-    columns: dict[str, list[Any]] = {name: [None] * size for name in names}
+    columns: dict[str, list[Any]] = {}
+    if set(map(type, records)) <= {dict}:  # plain dicts (the usual case): C-level lookups only
+        get: Callable[[Any, str], Any] = dict.get
+        wanted = list(names)
+        everywhere = [name for name in wanted if counts.get(name) == size] if counts is not None else []
+        if len(everywhere) > 1:
+            rows = map(itemgetter(*everywhere), records)
+            columns.update(zip(everywhere, map(list, zip(*rows, strict=True)), strict=True))
+        for name in wanted:
+            if name not in columns:
+                columns[name] = list(map(get, records, repeat(name)))
+        return columns
+    columns = {name: [None] * size for name in names}
     for index, record in enumerate(records):
         for name, column in columns.items():
             column[index] = record.get(name)
@@ -230,10 +263,10 @@ def pivot(records: Sequence[Mapping[str, Any]], names: Iterable[str]) -> dict[st
 def _build(records: Sequence[Mapping[str, Any]], fixed: tuple[tuple[str, str], ...],
            reserved: frozenset[str]) -> tuple[list[str], list[pa.Array], dict[str, list[Any]]]:
     """Names and arrays of the fixed then the field columns, and the column lists of the keys present."""
-    keys = dict.fromkeys(chain.from_iterable(records))
+    keys = Counter(chain.from_iterable(records))  # first-seen order, and how many records hold each key
     fields = field_names(keys, [name for name, _ in fixed], reserved)
     # most fixed columns are absent from a whole batch (p_any_* a log type never fills): not even pivoted
-    columns = pivot(records, [*(name for name, _ in fixed if name in keys), *fields])
+    columns = pivot(records, [*(name for name, _ in fixed if name in keys), *fields], keys)
     names: list[str] = []
     arrays: list[pa.Array] = []
     size = len(records)
