@@ -1,7 +1,9 @@
 """HTTP ingest under load, against the CLI ``enrich`` of the same data, with a provider refresh mid-run.
 
 Run: .venv/bin/python benchmarks/bench_ingest.py [--indicators 1000000] [--seconds 60] [--connections 2]
-     [--sync-niceness N]   (the service's refresh priority; default: the service's own default)
+     [--sync-niceness N]      (the service's refresh priority; default: the service's own default)
+     [--emulator-niceness N]  (default: the refresh's; the emulator stands in for the remote ThreatStream cloud,
+                              whose CPU is not this machine's: it does not compete with the service at full priority)
 
 In one run:
   1. starts the emulator (`threatmatch emulator`, separate process) with N indicators, and the service
@@ -25,6 +27,7 @@ Reports events/s over HTTP, the ratio to the CLI (goal >= 0.7), p50/p99 ingest l
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import socket
@@ -40,6 +43,8 @@ from typing import Any
 import httpx
 import orjson
 
+from threatmatch.server.settings import ServerSettings
+
 REPO = Path(__file__).resolve().parent.parent
 USER, KEY = "bench@example.com", "bench-api-key"
 LOG_TYPE = "AWS.CloudTrail"
@@ -53,10 +58,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_emulator(count: int) -> tuple[subprocess.Popen[str], str]:
+def start_emulator(count: int, niceness: int) -> tuple[subprocess.Popen[str], str]:
+    """The emulator at ``niceness``: it stands in for the ThreatStream cloud, whose CPU is not this machine's, so it
+    runs at the refresh's priority instead of competing with the service under test at full priority."""
     command = [sys.executable, "-m", "threatmatch", "emulator", "--port", "0", "--indicators", str(count),
                "--seed", "1", "--username", USER, "--api-key", KEY]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
+                            preexec_fn=lambda: os.nice(niceness) if niceness else None)  # noqa: PLW1509 - no threads yet
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if " at " not in line:
@@ -165,9 +173,14 @@ def main() -> int:
                         help="the service's --ingest-workers (default: the service's own default)")
     parser.add_argument("--sync-niceness", type=int, default=None,
                         help="the service's --sync-niceness (default: the service's own default)")
+    parser.add_argument("--emulator-niceness", type=int, default=None,
+                        help="the emulator's niceness (default: the refresh's, --sync-niceness or the service's "
+                             "default)")
     args = parser.parse_args()
 
-    emulator, emulator_url = start_emulator(args.indicators)
+    if args.emulator_niceness is None:
+        args.emulator_niceness = ServerSettings().sync_niceness if args.sync_niceness is None else args.sync_niceness
+    emulator, emulator_url = start_emulator(args.indicators, args.emulator_niceness)
     with tempfile.TemporaryDirectory(prefix="tm-bench-ingest-") as tmp:
         home = Path(tmp) / "home"
         service, url, token = start_service(home, args.ingest_workers, args.sync_niceness)
@@ -200,7 +213,8 @@ def run(args: argparse.Namespace, home: Path, url: str, token: str, emulator_url
     print(f"for reference, the same with `--workers 2`: {cli2:,.0f} events/s")
     health = api.get("/healthz").json()
     workers = health.get("ingest_workers") or {}
-    print(f"service ingest workers: {workers.get('running', '?')} (0 = requests processed in the service process)")
+    print(f"service ingest workers: {workers.get('running', '?')} (0 = requests processed in the service process); "
+          f"emulator (the stand-in for the ThreatStream cloud) at niceness {args.emulator_niceness}")
 
     batches = [b"\n".join(events[i:i + args.batch]) + b"\n" for i in range(0, len(events) - args.batch + 1,
                                                                             args.batch)]
