@@ -152,8 +152,18 @@ def _ts_col(values: list[Any]) -> pa.Array:
     return pa.array([parse_time(v) for v in values], type=TIMESTAMP)
 
 
+def _json_texts(values: list[Any]) -> pa.Array:
+    """A string column of each value's JSON text (``dumps``; null stays null)."""
+    try:  # the usual case in one orjson call per value; anything it refuses takes ``dumps``
+        texts = [None if v is None else _orjson_dumps(v) for v in values] if None in values else \
+            list(map(_orjson_dumps, values))
+    except TypeError:  # non-string keys, JsonText, exotic values
+        texts = [None if v is None else dumps(v) for v in values]
+    return pa.array(texts, type=pa.binary()).view(pa.string())  # orjson output is valid UTF-8: not checked again
+
+
 def _json_col(values: list[Any]) -> pa.Array:
-    return pa.array([None if v is None else dumps(v) for v in values], type=pa.string()).cast(JSON)
+    return _json_texts(values).cast(JSON)
 
 
 def _strlist_col(values: list[Any]) -> pa.Array:
@@ -193,12 +203,7 @@ def infer_column(values: list[Any]) -> pa.Array | None:
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass
     elif first.__class__ is dict or first.__class__ is list:
-        try:  # orjson output is valid UTF-8: no second validation
-            texts = [None if v is None else _orjson_dumps(v) for v in values] if None in values else \
-                list(map(_orjson_dumps, values))
-            return pa.array(texts, type=pa.binary()).view(pa.string())
-        except TypeError:  # a value orjson does not take as it is (non-string keys, JsonText...): see ``dumps``
-            pass
+        return _json_texts(values)
     kinds = _kinds(values)
     if not kinds:
         return None
@@ -214,7 +219,7 @@ def infer_column(values: list[Any]) -> pa.Array | None:
     if kinds <= {int, float}:
         return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
     if kinds & {dict, list, tuple}:
-        return pa.array([None if v is None else dumps(v) for v in values], type=pa.string())
+        return _json_texts(values)
     return _str_col(values)
 
 
