@@ -107,6 +107,21 @@ def test_unknown_keys_warn(tmp_path: Path) -> None:
     assert any("tags: unknown field, ignored (did you mean Tags?)" in w for w in warnings)
 
 
+def test_keys_not_applied_warn(tmp_path: Path) -> None:
+    """Panther keys that would narrow or reshape the rule's alerts but are not applied here load with a warning
+    saying so (an empty value changes nothing and says nothing); the rule still runs on its rule() alone."""
+    filters = {"All": [{"KeyPath": "eventName", "Condition": "Equals", "Value": "ConsoleLogin"}]}
+    write_rule(tmp_path, "r", "def rule(e):\n    return True\n", InlineFilters=[filters],
+               DynamicSeverities=[{"ChangeTo": "HIGH", "Conditions": []}], AlertTitle="", GroupBy=[])
+    ruleset = load_rules([tmp_path])
+    warnings = [str(i) for i in ruleset.issues if not i.fatal]
+    assert any("InlineFilters: the filters are not applied: rule() sees every event" in w for w in warnings)
+    assert any("DynamicSeverities: not applied: alerts get Severity" in w for w in warnings)
+    assert not any("AlertTitle" in w or "GroupBy" in w for w in warnings)
+    [result] = ruleset.run([event(eventName="GetObject")])
+    assert result.matched
+
+
 def test_datamodel_yaml(tmp_path: Path) -> None:
     """A datamodel YAML maps udm names for its log type, with Path and Method mappings."""
     (tmp_path / "dm.py").write_text("def actor(e):\n    return e.get('who')\n")

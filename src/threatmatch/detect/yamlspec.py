@@ -1,7 +1,9 @@
 """Validate panther-analysis YAML specs (rules and data models); errors name the field path.
 
 Only the fields we act on are type-checked; other keys panther_analysis_tool accepts are allowed,
-and keys nobody knows produce a warning (likely a typo).
+and keys nobody knows produce a warning (likely a typo). Accepted keys that would change what a rule alerts
+on in Panther but are not applied here (``NOT_APPLIED``: InlineFilters, DynamicSeverities...) produce a
+warning too, saying what decides instead.
 """
 
 from __future__ import annotations
@@ -20,6 +22,16 @@ RULE_KEYS = frozenset(
         "GroupBy", "Status", "OnlyUseBaseRiskScore", "Detection", "BaseVersion", "Suppressions", "ScheduledQueries",
     }
 )
+# Keys that change what a rule alerts on in Panther, which threatmatch accepts but does not apply: a rule using
+# one runs differently here, so loading it says so (and what to write instead) rather than ignoring it silently.
+NOT_APPLIED = {
+    "InlineFilters": "the filters are not applied: rule() sees every event of the rule's log types; test the same "
+                     "conditions at the start of rule()",
+    "DynamicSeverities": "not applied: alerts get Severity, or what the module's severity() returns",
+    "AlertTitle": "not applied: the title comes from the module's title() (else the rule's name)",
+    "AlertContext": "not applied: the context comes from the module's alert_context()",
+    "GroupBy": "not applied: alerts are grouped by the module's dedup() (else the title)",
+}
 DATAMODEL_KEYS = frozenset(
     {"AnalysisType", "DataModelID", "DisplayName", "Enabled", "Filename", "LogTypes", "Mappings"}
 )
@@ -110,6 +122,11 @@ def unknown_keys(doc: dict[str, Any], known: frozenset[str]) -> list[str]:
     return warnings
 
 
+def not_applied(doc: dict[str, Any]) -> list[str]:
+    """Warnings for the keys of ``NOT_APPLIED`` a rule sets (an empty value changes nothing: no warning)."""
+    return [f"{key}: {why}" for key, why in NOT_APPLIED.items() if doc.get(key) not in (None, [], {}, "")]
+
+
 def parse_rule(doc: dict[str, Any]) -> RuleSpec:
     """Validate a rule YAML document; raises SpecErrors listing every problem."""
     check = _Check(doc)
@@ -143,7 +160,7 @@ def parse_rule(doc: dict[str, Any]) -> RuleSpec:
         raise SpecErrors(check.problems)
     return RuleSpec(
         rule_id=rule_id.strip(), filename=filename or "", log_types=list(log_types), severity=severity.upper(),
-        enabled=enabled, tests=tests, warnings=unknown_keys(doc, RULE_KEYS), **spec_kwargs,
+        enabled=enabled, tests=tests, warnings=unknown_keys(doc, RULE_KEYS) + not_applied(doc), **spec_kwargs,
     )
 
 
