@@ -59,6 +59,25 @@ def test_validation_paths(data: dict[str, object], path: str) -> None:
     assert caught.value.path == path
 
 
+def test_panther_keys_not_applied_load_with_warnings() -> None:
+    """Panther field keys threatmatch accepts but does not apply are named, with their path, as warnings; a
+    false or empty value changes nothing and says nothing."""
+    schema = load_schema({"schema": "Custom.Warned", "fields": [
+        {"name": "ip", "type": "string", "indicators": ["ip"], "validate": {"ip": "ipv4"}},
+        {"name": "doc", "type": "object", "isEmbeddedJSON": True, "fields": [
+            {"name": "user", "type": "string", "upperCase": True, "concealed": False}]},
+        {"name": "tags", "type": "array", "element": {"type": "string", "lowerCase": True}},
+    ]})
+    assert schema.warnings == (
+        "fields[0].validate: not applied by threatmatch: values are not checked against it",
+        "fields[1].isEmbeddedJSON: not applied by threatmatch: a JSON text in this field stays text (it is not "
+        "decoded)",
+        "fields[1].fields[0].upperCase: not applied by threatmatch: the value keeps its case",
+        "fields[2].element.lowerCase: not applied by threatmatch: the value keeps its case",
+    )
+    assert load_schema({"schema": "Custom.Plain", "fields": [{"name": "a", "type": "string"}]}).warnings == ()
+
+
 def test_unknown_log_type_suggests_names() -> None:
     """get() of a misspelt name suggests the right one."""
     with pytest.raises(NotFoundError, match="did you mean AWS.CloudTrail"):
@@ -96,8 +115,17 @@ def test_cli_list_show_add(home_dir: Path, tmp_path: Path) -> None:
     source.write_text(GOOD, encoding="utf-8")
     added = runner.invoke(cli, ["log-types", "add", str(source)])
     assert added.exit_code == 0, added.output
+    assert "warning" not in added.output
     assert "Custom.Proxy" in runner.invoke(cli, ["log-types", "list"]).output
     bad = tmp_path / "bad.yml"
     bad.write_text("fields:\n  - {name: a, type: strng}\n", encoding="utf-8")
     failed = runner.invoke(cli, ["log-types", "add", str(bad)])
     assert failed.exit_code != 0 and "fields[0].type" in str(failed.exception)
+    warned = tmp_path / "warned.yml"
+    warned.write_text(GOOD.replace("Custom.Proxy", "Custom.Warned").replace("indicators: [url]}",
+                                                                           "indicators: [url], lowerCase: true}"))
+    added = CliRunner().invoke(cli, ["log-types", "add", str(warned)])
+    assert added.exit_code == 0 and "added log type Custom.Warned" in added.stdout
+    assert "warning: fields[2].lowerCase: not applied by threatmatch: the value keeps its case" in added.stderr
+    shown = CliRunner().invoke(cli, ["log-types", "show", "Custom.Warned", "--json"])
+    assert '"warnings":["fields[2].lowerCase: not applied by threatmatch' in shown.stdout

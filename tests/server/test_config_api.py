@@ -78,10 +78,21 @@ class TestLogTypes:
         added = live.client.post("/api/v1/logtypes", content=CUSTOM, headers={"Content-Type": "application/yaml"})
         assert added.status_code == 201, added.text
         assert "$.user.email" in added.json()["field_paths"]
-        assert "p_any_ip_addresses" in added.json()["indicator_fields"]
+        assert "p_any_ip_addresses" in added.json()["indicator_fields"] and added.json()["warnings"] == []
         report = live.client.post("/api/v1/ingest/Custom.Proxy", content=b'{"time":"2024-01-01T00:00:00Z",'
                                   b'"client":"192.0.2.9","url":"http://x.example/a","user":{"email":"a@b.example"}}')
         assert report.status_code == 200 and report.json()["accepted"] == 1
+
+    def test_add_schema_with_keys_not_applied(self, live: LiveServer) -> None:
+        """A schema using Panther keys threatmatch does not apply is added, and the answer (and the log type's
+        page) names each with its path."""
+        body = b"schema: Custom.Warned\nfields:\n  - {name: a, type: string, concealed: true}\n"
+        added = live.client.post("/api/v1/logtypes", content=body)
+        assert added.status_code == 201, added.text
+        expected = ["fields[0].concealed: not applied by threatmatch: the value is stored and shown as sent (not "
+                    "masked)"]
+        assert added.json()["warnings"] == expected
+        assert live.client.get("/api/v1/logtypes/Custom.Warned").json()["warnings"] == expected
 
     @pytest.mark.parametrize(("body", "words"), [
         (b"fields: []", "needs a name"),

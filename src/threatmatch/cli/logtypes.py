@@ -8,7 +8,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from threatmatch.cli.context import echo_json, out, state
+from threatmatch.cli.context import echo_json, err, out, state
 from threatmatch.logtypes import FieldSpec, LogType, LogTypeRegistry
 
 
@@ -81,7 +81,8 @@ def show_type(name: str, as_json: bool) -> None:
     """Show one log type: fields, indicators, format and default selectors."""
     log_type = _registry().get(name)
     if as_json:
-        echo_json({**_summary(log_type), "field_paths": list(log_type.field_paths)})
+        echo_json({**_summary(log_type), "field_paths": list(log_type.field_paths),
+                   "warnings": list(log_type.schema.warnings)})
         return
     schema = log_type.schema
     out.print(f"[bold]{escape(log_type.name)}[/]  ({'built-in' if log_type.builtin else 'user'}, "
@@ -100,6 +101,13 @@ def show_type(name: str, as_json: bool) -> None:
     for row in _field_rows(schema.fields):
         table.add_row(*(escape(cell) for cell in row))
     out.print(table)
+    _warn(log_type)
+
+
+def _warn(log_type: LogType) -> None:
+    """The schema's Panther keys that are accepted but not applied (stderr)."""
+    for warning in log_type.schema.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 @log_types.command("add")
@@ -110,6 +118,7 @@ def add_type(file: Path) -> None:
     log_type = registry.add(file)
     out.print(f"added log type [bold]{escape(log_type.name)}[/] ({log_type.input_format}); "
               f"default selectors: {', '.join(log_type.indicator_fields) or '(none)'}")
+    _warn(log_type)
 
 
 COMMANDS: list[click.Command] = [log_types]

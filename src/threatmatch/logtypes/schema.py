@@ -23,9 +23,18 @@ NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
 _FIELD_KEYS = frozenset({
     "name", "type", "description", "required", "indicators", "isEventTime", "timeFormat", "timeFormats",
     "fields", "element", "scan",
-    # accepted for Panther compatibility, not used by threatmatch:
+    # accepted for Panther compatibility, not applied by threatmatch (a schema using one loads with a warning):
     "validate", "isEmbeddedJSON", "isExpiration", "concealed", "upperCase", "lowerCase",
 })
+# Field keys Panther acts on that threatmatch accepts but does not apply: what happens instead.
+NOT_APPLIED = {
+    "validate": "values are not checked against it",
+    "isEmbeddedJSON": "a JSON text in this field stays text (it is not decoded)",
+    "isExpiration": "it marks a lookup table's expiry column in Panther; log types have none",
+    "concealed": "the value is stored and shown as sent (not masked)",
+    "upperCase": "the value keeps its case",
+    "lowerCase": "the value keeps its case",
+}
 _ELEMENT_KEYS = _FIELD_KEYS - {"name", "required", "isEventTime"}
 _TOP_KEYS = frozenset({"schema", "name", "description", "referenceURL", "version", "parser", "fields"})
 _SCAN_KEYS = frozenset({"keys", "values", "indicators"})
@@ -80,14 +89,20 @@ class Schema:
     version: int = 0
     parser: ParserSpec = field(default_factory=ParserSpec)
     source: str = ""
+    #: Keys of ``NOT_APPLIED`` the schema sets (``fields[2].validate: not applied: ...``), in file order.
+    warnings: tuple[str, ...] = ()
 
 
 class _Problems:
     def __init__(self) -> None:
         self.items: list[tuple[str, str]] = []
+        self.warnings: list[str] = []
 
     def add(self, path: str, message: str) -> None:
         self.items.append((path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(f"{path}: {message}")
 
 
 def _fail(problems: list[tuple[str, str]], source: str) -> NoReturn:
@@ -162,6 +177,8 @@ def _field(data: Any, path: str, problems: _Problems, *, element: bool = False) 
     for key in data:
         if key not in allowed:
             problems.add(_join(path, str(key)), f"unknown key (known: {', '.join(sorted(allowed))})")
+        elif key in NOT_APPLIED and data[key] not in (None, False, [], {}, ""):
+            problems.warn(_join(path, str(key)), f"not applied by threatmatch: {NOT_APPLIED[key]}")
     name = "" if element else data.get("name")
     if not element and (not isinstance(name, str) or not name):
         problems.add(_join(path, "name"), "missing or empty field name")
@@ -260,6 +277,7 @@ def load_schema(data: Any, source: str = "", default_name: str = "") -> Schema:
     return Schema(
         name=name, fields=fields, description=str(data.get("description", "") or "").strip(),
         reference_url=str(data.get("referenceURL", "") or ""), version=version, parser=parser, source=source,
+        warnings=tuple(problems.warnings),
     )
 
 

@@ -35,7 +35,7 @@ def list_log_types(service: ServiceDep, _: TokenDep) -> dict[str, Any]:
 @router.get("/{name}", summary="One log type with its field paths (selector candidates)")
 def get_log_type(name: str, service: ServiceDep, _: TokenDep) -> dict[str, Any]:
     kind = service.engine.registry.get(name)
-    return {**summary(kind), "field_paths": list(kind.field_paths)}
+    return {**summary(kind), "field_paths": list(kind.field_paths), "warnings": list(kind.schema.warnings)}
 
 
 def _check_document(text: bytes) -> None:
@@ -67,7 +67,7 @@ def add_schema(service: Service, text: bytes) -> dict[str, Any]:
     finally:
         path.unlink(missing_ok=True)
     service.engine.reload_registry(service.enrichment_config())
-    return {**summary(kind), "field_paths": list(kind.field_paths)}
+    return {**summary(kind), "field_paths": list(kind.field_paths), "warnings": list(kind.schema.warnings)}
 
 
 @router.post("", status_code=201, summary="Add a custom log type (YAML or JSON schema in the body)")
