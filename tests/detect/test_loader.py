@@ -115,8 +115,8 @@ def test_keys_not_applied_warn(tmp_path: Path) -> None:
                DynamicSeverities=[{"ChangeTo": "HIGH", "Conditions": []}], AlertTitle="", GroupBy=[])
     ruleset = load_rules([tmp_path])
     warnings = [str(i) for i in ruleset.issues if not i.fatal]
-    assert any("InlineFilters: the filters are not applied: rule() sees every event" in w for w in warnings)
-    assert any("DynamicSeverities: not applied: alerts get Severity" in w for w in warnings)
+    assert any("InlineFilters: not applied by threatmatch: rule() sees every event" in w for w in warnings)
+    assert any("DynamicSeverities: not applied by threatmatch: alerts get Severity" in w for w in warnings)
     assert not any("AlertTitle" in w or "GroupBy" in w for w in warnings)
     [result] = ruleset.run([event(eventName="GetObject")])
     assert result.matched

@@ -25,12 +25,11 @@ RULE_KEYS = frozenset(
 # Keys that change what a rule alerts on in Panther, which threatmatch accepts but does not apply: a rule using
 # one runs differently here, so loading it says so (and what to write instead) rather than ignoring it silently.
 NOT_APPLIED = {
-    "InlineFilters": "the filters are not applied: rule() sees every event of the rule's log types; test the same "
-                     "conditions at the start of rule()",
-    "DynamicSeverities": "not applied: alerts get Severity, or what the module's severity() returns",
-    "AlertTitle": "not applied: the title comes from the module's title() (else the rule's name)",
-    "AlertContext": "not applied: the context comes from the module's alert_context()",
-    "GroupBy": "not applied: alerts are grouped by the module's dedup() (else the title)",
+    "InlineFilters": "rule() sees every event of the rule's log types; test the same conditions at its start",
+    "DynamicSeverities": "alerts get Severity, or what the module's severity() returns",
+    "AlertTitle": "the title comes from the module's title() (else the rule's name)",
+    "AlertContext": "the context comes from the module's alert_context()",
+    "GroupBy": "alerts are grouped by the module's dedup() (else the title)",
 }
 DATAMODEL_KEYS = frozenset(
     {"AnalysisType", "DataModelID", "DisplayName", "Enabled", "Filename", "LogTypes", "Mappings"}
@@ -124,7 +123,8 @@ def unknown_keys(doc: dict[str, Any], known: frozenset[str]) -> list[str]:
 
 def not_applied(doc: dict[str, Any]) -> list[str]:
     """Warnings for the keys of ``NOT_APPLIED`` a rule sets (an empty value changes nothing: no warning)."""
-    return [f"{key}: {why}" for key, why in NOT_APPLIED.items() if doc.get(key) not in (None, [], {}, "")]
+    return [f"{key}: not applied by threatmatch: {why}" for key, why in NOT_APPLIED.items()
+            if doc.get(key) not in (None, [], {}, "")]
 
 
 def parse_rule(doc: dict[str, Any]) -> RuleSpec:

@@ -34,7 +34,11 @@ def list_log_types(service: ServiceDep, _: TokenDep) -> dict[str, Any]:
 
 @router.get("/{name}", summary="One log type with its field paths (selector candidates)")
 def get_log_type(name: str, service: ServiceDep, _: TokenDep) -> dict[str, Any]:
-    kind = service.engine.registry.get(name)
+    return detail(service.engine.registry.get(name))
+
+
+def detail(kind: Any) -> dict[str, Any]:
+    """One log type: its summary, field paths (selector candidates) and schema warnings (Panther keys not applied)."""
     return {**summary(kind), "field_paths": list(kind.field_paths), "warnings": list(kind.schema.warnings)}
 
 
@@ -67,7 +71,7 @@ def add_schema(service: Service, text: bytes) -> dict[str, Any]:
     finally:
         path.unlink(missing_ok=True)
     service.engine.reload_registry(service.enrichment_config())
-    return {**summary(kind), "field_paths": list(kind.field_paths), "warnings": list(kind.schema.warnings)}
+    return detail(kind)
 
 
 @router.post("", status_code=201, summary="Add a custom log type (YAML or JSON schema in the body)")
