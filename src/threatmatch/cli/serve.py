@@ -43,6 +43,7 @@ def serve(host: str, port: int, demo: bool, no_scheduler: bool, ingest_workers: 
 
     tune_gc_for_bulk_work()
     home = state().home
+    _check_rules(rule_paths)
     settings = ServerSettings(run_scheduler=not no_scheduler, rule_paths=rule_paths, ingest_workers=ingest_workers)
     if sync_niceness is not None:
         settings = replace(settings, sync_niceness=sync_niceness)
@@ -53,6 +54,23 @@ def serve(host: str, port: int, demo: bool, no_scheduler: bool, ingest_workers: 
         service.on_start(DemoBootstrap(service, url=f"http://{host}:{port}").run)
     err.print(f"threatmatch serving http://{host}:{port}  (console /, API /api/v1, docs /docs; home {home.root})")
     uvicorn.run(create_app(home, service=service), host=host, port=port, log_level="warning", access_log=False)
+
+
+def _check_rules(rule_paths: tuple[Path, ...]) -> None:
+    """Load the rules once before starting: the service (and each ingest worker) loads them leniently, so a rule
+    file that cannot be loaded would otherwise just not run. Warnings are printed; load errors stop the start."""
+    from rich.markup import escape
+
+    from threatmatch.detect import builtin_rules_dir, load_rules
+
+    ruleset = load_rules([builtin_rules_dir(), *rule_paths], strict=False)
+    for issue in ruleset.issues:
+        if not issue.fatal:
+            err.print(f"[yellow]warning:[/] {escape(str(issue))}")
+    if ruleset.fatal_issues:
+        problems = "; ".join(str(issue) for issue in ruleset.fatal_issues)
+        raise ConfigError(f"--rules: {len(ruleset.fatal_issues)} rule file(s) cannot be loaded: {problems}. Fix them "
+                          "(`threatmatch rules test DIR` shows the same) or leave that folder out")
 
 
 @click.group()
