@@ -41,6 +41,13 @@ def state(ctx: click.Context | None = None) -> State:
     return found
 
 
+def warn(text: str) -> None:
+    """One warning line on stderr (``text`` is shown as written: markup in it is escaped)."""
+    from rich.markup import escape
+
+    err.print(f"[yellow]warning:[/] {escape(text)}")
+
+
 def echo_json(obj: Any) -> None:
     """Write one JSON document/line to stdout (orjson, UTF-8)."""
     import orjson

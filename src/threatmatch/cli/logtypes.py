@@ -8,7 +8,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from threatmatch.cli.context import echo_json, err, out, state
+from threatmatch.cli.context import echo_json, out, state, warn
 from threatmatch.logtypes import FieldSpec, LogType, LogTypeRegistry
 
 
@@ -107,7 +107,7 @@ def show_type(name: str, as_json: bool) -> None:
 def _warn(log_type: LogType) -> None:
     """The schema's Panther keys that are accepted but not applied (stderr)."""
     for warning in log_type.schema.warnings:
-        err.print(f"[yellow]warning:[/] {escape(warning)}")
+        warn(warning)
 
 
 @log_types.command("add")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from threatmatch.cli.context import echo_json, err, out, state
+from threatmatch.cli.context import echo_json, err, out, state, warn
 from threatmatch.errors import ConfigError
 from threatmatch.runtime import tune_gc_for_bulk_work
 from threatmatch.server.settings import ServerSettings
@@ -59,14 +59,12 @@ def serve(host: str, port: int, demo: bool, no_scheduler: bool, ingest_workers: 
 def _check_rules(rule_paths: tuple[Path, ...]) -> None:
     """Load the rules once before starting: the service (and each ingest worker) loads them leniently, so a rule
     file that cannot be loaded would otherwise just not run. Warnings are printed; load errors stop the start."""
-    from rich.markup import escape
-
     from threatmatch.detect import builtin_rules_dir, load_rules
 
     ruleset = load_rules([builtin_rules_dir(), *rule_paths], strict=False)
     for issue in ruleset.issues:
         if not issue.fatal:
-            err.print(f"[yellow]warning:[/] {escape(str(issue))}")
+            warn(str(issue))
     if ruleset.fatal_issues:
         problems = "; ".join(str(issue) for issue in ruleset.fatal_issues)
         raise ConfigError(f"--rules: {len(ruleset.fatal_issues)} rule file(s) cannot be loaded: {problems}. Fix them "
