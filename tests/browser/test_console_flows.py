@@ -235,3 +235,15 @@ def test_token_never_appears_in_any_page(page: Page, world: tuple[LiveServer, Em
                  f"/api/v1/providers/{PROVIDER}/rows?limit=1000", "/api/v1/alerts", "/metrics", "/openapi.json"):
         text = live.client.get(path).text
         assert not any(s in text for s in secrets), path
+
+
+def test_schema_keys_not_applied_are_shown(page: Page, world: tuple[LiveServer, EmulatorHandle]) -> None:
+    """A custom log type whose schema sets a Panther key threatmatch does not apply says so on the Log types page."""
+    live, _ = world
+    body = b"schema: Custom.Warned\nfields:\n  - {name: a, type: string, lowerCase: true}\n"
+    assert live.client.post("/api/v1/logtypes", content=body).status_code == 201
+    page.goto("/logtypes")
+    row = page.locator("#logtypes-table tbody tr", has_text="Custom.Warned")
+    expect(row.locator(".schema-warning")).to_have_text(
+        "not applied fields[0].lowerCase: not applied by threatmatch: the value keeps its case")
+    expect(page.locator("#logtypes-table .schema-warning")).to_have_count(1)  # the built-in schemas have none
