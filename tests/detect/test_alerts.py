@@ -8,6 +8,8 @@ from pathlib import Path
 from tests.detect.rulefiles import event, write_rule
 
 from threatmatch.detect import AlertManager, load_rules, run_detections
+from threatmatch.detect.alerts import collapse_errors, error_type
+from threatmatch.detect.runner import run_rules
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 BODY = (
@@ -66,9 +68,90 @@ def test_default_period_is_sixty_minutes(tmp_path: Path) -> None:
     assert manager.expire(T0 + timedelta(minutes=61)) == 1 and manager.alerts() == []
 
 
-def test_errors_and_non_matches_make_no_alerts(tmp_path: Path) -> None:
-    """Rule errors are results but never alerts."""
-    write_rule(tmp_path, "e", "def rule(e):\n    raise ValueError('bad')\n", RuleID="E")
+def test_non_matches_make_no_alerts(tmp_path: Path) -> None:
+    """A rule that returns False makes neither a result nor an alert."""
+    write_rule(tmp_path, "n", "def rule(e):\n    return False\n", RuleID="N")
     ruleset = load_rules([tmp_path])
-    results, alerts = run_detections([event()], ruleset, AlertManager(ruleset), T0)
-    assert len(results) == 1 and results[0].error and alerts == []
+    results, alerts = run_detections([event()] * 3, ruleset, AlertManager(ruleset), T0)
+    assert results == [] and alerts == []
+
+
+def test_a_rule_error_is_an_alert_of_its_own_type(tmp_path: Path) -> None:
+    """As in Panther, a rule that raises sends a "rule error" alert: type RULE_ERROR, the error text, the rule's
+    severity, sample events carrying their own p_rule_error; Threshold does not hold it back."""
+    write_rule(tmp_path, "e", "def rule(e):\n    return e['missing'] == 1\n", RuleID="E", DisplayName="Needs a key",
+               Severity="High", Threshold=5)
+    ruleset = load_rules([tmp_path])
+    events = [event(n=1, p_event_time="2024-01-01 00:00:01.000"), event(n=2, p_event_time="2024-01-01 00:00:02.000")]
+    results, [alert] = run_detections(events, ruleset, AlertManager(ruleset), T0)
+    assert [r.error for r in results] == ["KeyError: 'missing'"] * 2
+    assert alert["alert_type"] == "RULE_ERROR" and alert["rule_id"] == "E"
+    assert alert["title"] == "Rule error in Needs a key: KeyError: 'missing'"
+    assert alert["error"] == "KeyError: 'missing'" and alert["dedup"] == "KeyError"
+    assert alert["severity"] == "HIGH" and alert["event_count"] == 2
+    assert [s["n"] for s in alert["sample_events"]] == [1, 2]
+    assert all(s["p_rule_error"] == "KeyError: 'missing'" for s in alert["sample_events"])
+    assert "p_rule_error" not in events[0]  # the event itself is untouched (other rules see it as it was)
+    assert alert["first_event_time"] == "2024-01-01 00:00:01.000"
+
+
+def test_rule_errors_group_by_exception_type_apart_from_matches(tmp_path: Path) -> None:
+    """Errors of one rule group by exception type (the message may hold a different value per event); a match
+    alert of the same rule, even with the same dedup string, is a different alert."""
+    write_rule(tmp_path, "m", """\
+        def rule(e):
+            if e.get('kind') == 'bad-int':
+                return int(e['value']) > 0
+            if e.get('kind') == 'no-key':
+                return e['absent']
+            return True
+        def dedup(e):
+            return 'KeyError'
+        """, RuleID="M", CreateAlert=False)
+    ruleset = load_rules([tmp_path])
+    events = [event(kind="bad-int", value="x"), event(kind="bad-int", value="y"), event(kind="no-key"),
+              event(kind="fine")]
+    _, alerts = run_detections(events, ruleset, AlertManager(ruleset), T0)
+    errors = {a["dedup"]: a for a in alerts if a["alert_type"] == "RULE_ERROR"}
+    assert set(errors) == {"ValueError", "KeyError"}
+    assert errors["ValueError"]["event_count"] == 2
+    assert errors["ValueError"]["error"] == "ValueError: invalid literal for int() with base 10: 'x'"
+    assert [s["p_rule_error"][-3:] for s in errors["ValueError"]["sample_events"]] == ["'x'", "'y'"]
+    # CreateAlert: false keeps the match from alerting, not the errors
+    assert [a for a in alerts if a["alert_type"] == "RULE_MATCH"] == []
+    write_rule(tmp_path / "b", "m", "def rule(e):\n    return e['x']\ndef dedup(e):\n    return 'KeyError'\n",
+               RuleID="B")
+    both = load_rules([tmp_path / "b"])
+    _, alerts = run_detections([event(x=True), event()], both, AlertManager(both), T0)
+    assert sorted(a["alert_type"] for a in alerts) == ["RULE_ERROR", "RULE_MATCH"]
+    assert len({a["alert_id"] for a in alerts}) == 2 and {a["dedup"] for a in alerts} == {"KeyError"}
+
+
+def test_a_non_bool_answer_is_a_rule_error(tmp_path: Path) -> None:
+    """rule() returning something other than a bool is an error, as in Panther."""
+    write_rule(tmp_path, "s", "def rule(e):\n    return 'yes'\n", RuleID="S")
+    ruleset = load_rules([tmp_path])
+    _, [alert] = run_detections([event()], ruleset, AlertManager(ruleset), T0)
+    assert alert["alert_type"] == "RULE_ERROR" and alert["dedup"] == "FunctionReturnTypeError"
+
+
+def test_collapsed_errors_keep_their_count(tmp_path: Path) -> None:
+    """``collapse_errors`` keeps the events of the first errors of a kind and counts the rest: the alert counts
+    every error, and matches pass through untouched."""
+    write_rule(tmp_path, "c", "def rule(e):\n    return 1 / e['d'] > 0\n", RuleID="C")
+    ruleset = load_rules([tmp_path])
+    events = [event(d=0, i=i) for i in range(25)] + [event(d=1, i=99)]
+    results = run_rules(ruleset, events)
+    kept = collapse_errors(results, keep=3)
+    assert [r.event["i"] for r in kept] == [0, 1, 2, 99]
+    assert [r.count for r in kept] == [1, 1, 23, 1] and sum(r.count for r in kept if r.error) == 25
+    alerts = AlertManager(ruleset).process(kept, T0)
+    error = next(a for a in alerts if a["alert_type"] == "RULE_ERROR")
+    assert error["event_count"] == 25 and len(error["sample_events"]) == 3
+
+
+def test_error_type_of_unusual_messages() -> None:
+    assert error_type("KeyError: 'a: b'") == "KeyError"
+    assert error_type("ZeroDivisionError") == "ZeroDivisionError"
+    assert error_type("mod.CustomError: x") == "mod.CustomError"
+    assert error_type("<weird> text: x") == "RuleError"

@@ -4,6 +4,12 @@ Pure: the caller passes ``now``. A group opens with its first match; the dedup w
 ``DedupPeriodMinutes`` from that moment. The alert is raised once the group holds ``Threshold``
 matches; later matches inside the window update it (event count, last event time, samples).
 After the window closes the next match opens a new group (and, past the threshold, a new alert).
+
+Rule errors (``rule()`` raised, or returned something other than a bool) become alerts of their own, as in
+Panther: ``alert_type`` ``RULE_ERROR`` (a match alert is ``RULE_MATCH``), one per rule and exception type within
+the rule's dedup period, raised at the first error whatever the rule's Threshold or CreateAlert (they say how
+to alert on matches; an error means the rule is not looking at those events at all). The alert carries the first
+``error`` text, the rule's severity, and sample events each holding its own ``p_rule_error``.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ from typing import Any
 
 from threatmatch.detect.rule import Severity
 from threatmatch.detect.ruleset import LoadedRule, RuleSet
-from threatmatch.detect.runner import RuleResult
+from threatmatch.detect.runner import RuleResult, truncate
 from threatmatch.timefmt import panther_ts
 
 DEFAULT_MAX_SAMPLES = 10
+RULE_MATCH = "RULE_MATCH"
+RULE_ERROR = "RULE_ERROR"
+MAX_ERROR_TYPE = 100
 
 
 @dataclass
@@ -36,6 +45,33 @@ class _Group:
     severity: str = "INFO"
     alert: dict[str, Any] | None = None
     updated: datetime | None = None
+    alert_type: str = RULE_MATCH
+
+
+def error_type(error: str) -> str:
+    """What rule errors are grouped by: the exception type of ``describe()``'s ``Type: message`` text."""
+    head = error.split(":", 1)[0].strip()
+    return head[:MAX_ERROR_TYPE] if head.replace(".", "").replace("_", "").isalnum() else "RuleError"
+
+
+def collapse_errors(results: Iterable[RuleResult], keep: int = DEFAULT_MAX_SAMPLES) -> list[RuleResult]:
+    """Matches and errors of ``results``, keeping the events of at most ``keep`` errors per (rule, exception
+    type); each later one is counted in the ``count`` of the last kept one instead (a rule failing on every
+    event then costs ``keep`` events, not all of them). Non-matches are dropped."""
+    out: list[RuleResult] = []
+    kept: dict[tuple[str, str], list[RuleResult]] = {}
+    for result in results:
+        if result.error is None:
+            if result.matched:
+                out.append(result)
+            continue
+        same = kept.setdefault((result.rule_id, error_type(result.error)), [])
+        if len(same) < keep:
+            same.append(result)
+            out.append(result)
+        else:
+            same[-1].count += result.count
+    return out
 
 
 def _event_time(event: dict[str, Any]) -> str | None:
@@ -49,36 +85,40 @@ class AlertManager:
     def __init__(self, ruleset: RuleSet, *, max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
         self._ruleset = ruleset
         self._max_samples = max_samples
-        self._groups: dict[tuple[str, str], _Group] = {}
+        self._groups: dict[tuple[str, str, str], _Group] = {}  # (rule id, dedup, alert type)
 
     def process(self, results: Iterable[RuleResult], now: datetime) -> list[dict[str, Any]]:
         """Fold matches into groups; returns the alerts created or updated by this call (current state)."""
         changed: dict[int, dict[str, Any]] = {}
         for result in results:
-            if not result.matched:
+            failed = result.error is not None
+            if not (result.matched or failed):
                 continue
             rule = self._ruleset.get(result.rule_id)
-            if rule is None or not rule.create_alert:
+            if rule is None or not (rule.create_alert or failed):
                 continue
             group = self._group_for(rule, result, now)
             self._absorb(group, result)
-            if group.count >= max(rule.threshold, 1):
+            if failed or group.count >= max(rule.threshold, 1):
                 group.alert = self._render(group, now)
                 changed[id(group)] = group.alert
         return list(changed.values())
 
     def _group_for(self, rule: LoadedRule, result: RuleResult, now: datetime) -> _Group:
-        dedup = result.dedup or f"defaultDedupString:{rule.id}"
-        key = (rule.id, dedup)
+        if result.error is not None:
+            alert_type, dedup = RULE_ERROR, error_type(result.error)
+        else:
+            alert_type, dedup = RULE_MATCH, result.dedup or f"defaultDedupString:{rule.id}"
+        key = (rule.id, dedup, alert_type)
         group = self._groups.get(key)
         window = timedelta(minutes=rule.dedup_period_minutes)
         if group is None or now - group.opened >= window:
-            group = _Group(rule=rule, dedup=dedup, opened=now, first=result)
+            group = _Group(rule=rule, dedup=dedup, opened=now, first=result, alert_type=alert_type)
             self._groups[key] = group
         return group
 
     def _absorb(self, group: _Group, result: RuleResult) -> None:
-        group.count += 1
+        group.count += result.count
         event_time = _event_time(result.event)
         if event_time is not None:
             if group.first_event_time is None or event_time < group.first_event_time:
@@ -86,21 +126,27 @@ class AlertManager:
             if group.last_event_time is None or event_time > group.last_event_time:
                 group.last_event_time = event_time
         if len(group.samples) < self._max_samples:
-            group.samples.append(result.event)
+            group.samples.append(result.event if result.error is None else {**result.event,
+                                                                            "p_rule_error": truncate(result.error)})
         log_type = result.event.get("p_log_type")
         if isinstance(log_type, str):
             group.log_types.add(log_type)
-        severity = result.severity or group.rule.severity
+        severity = result.severity or group.rule.severity  # an error has none: the rule's own
         if Severity.rank(severity) > Severity.rank(group.severity) or group.count == 1:
             group.severity = severity
 
     def _render(self, group: _Group, now: datetime) -> dict[str, Any]:
         rule, first = group.rule, group.first
         created = group.alert["created_at"] if group.alert else panther_ts(now)
-        return {
-            "alert_id": _alert_id(rule.id, group.dedup, group.opened),
+        failed = group.alert_type == RULE_ERROR
+        title = first.title or rule.display_name or rule.id
+        if failed:
+            title = truncate(f"Rule error in {rule.display_name or rule.id}: {first.error}")
+        alert = {
+            "alert_id": _alert_id(rule.id, f"{RULE_ERROR}\x00{group.dedup}" if failed else group.dedup, group.opened),
+            "alert_type": group.alert_type,
             "rule_id": rule.id,
-            "title": first.title or rule.display_name or rule.id,
+            "title": title,
             "severity": group.severity,
             "dedup": group.dedup,
             "dedup_period_minutes": rule.dedup_period_minutes,
@@ -120,6 +166,9 @@ class AlertManager:
             "tags": list(rule.tags),
             "reports": dict(rule.reports),
         }
+        if failed:
+            alert["error"] = truncate(first.error or "")
+        return alert
 
     def alerts(self) -> list[dict[str, Any]]:
         """Every alert raised so far whose group is still held (current state)."""

@@ -46,6 +46,9 @@ class RuleResult:
     runbook: str | None = None
     destinations: list[str] | None = None
     aux_errors: dict[str, str] = field(default_factory=dict)
+    #: How many (rule, event) evaluations this result stands for: more than 1 only for a rule error that also
+    #: counts later errors of the same kind whose events were not kept (``alerts.collapse_errors``).
+    count: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (without the event)."""
@@ -58,6 +61,7 @@ class RuleResult:
             "severity": self.severity,
             "alert_context": self.alert_context,
             "aux_errors": dict(self.aux_errors),
+            "count": self.count,
             "p_row_id": self.event.get("p_row_id"),
         }
 
