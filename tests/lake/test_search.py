@@ -216,3 +216,27 @@ def test_concurrent_searches_on_one_lake(lake: Lake, now: datetime) -> None:
     assert errors == []
     assert results.count([[4]]) == 20
     assert any(isinstance(r, str) and "time limit" in r for r in results)
+
+
+def test_alert_files_from_before_alert_types_still_answer(lake: Lake, now: datetime) -> None:
+    """Alert files written before ``alert_type`` and ``error`` existed combine with new ones: their alerts read as
+    rule matches (they were), and the alerts query of the API and console works over both."""
+    import pyarrow.parquet as pq
+
+    from threatmatch.lake.naming import alerts_dir
+    from threatmatch.lake.schema import alerts_table
+    from threatmatch.server.queries import alerts_sql
+
+    events = [cloudtrail(0, now, "203.0.113.50")]
+    old = alerts_table([alert_for(events, now)]).drop_columns(["alert_type", "error"])
+    folder = alerts_dir(lake.root) / f"dt={now:%Y-%m-%d}" / f"hour={now:%H}"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(old, folder / "part-old.parquet")
+    failed = {**alert_for(events, now, rule_id="Broken.Rule"), "alert_id": "b" * 32, "alert_type": "RULE_ERROR",
+              "error": "KeyError: 'x'"}
+    lake.write_alerts([failed])
+    rows = {r[1]: r for r in lake.search(alerts_sql(limit=10)).rows}
+    assert {k: (v[2], v[-1]) for k, v in rows.items()} == {"RULE_MATCH": ("ThreatStream.C2.Activity", None),
+                                                            "RULE_ERROR": ("Broken.Rule", "KeyError: 'x'")}
+    only_errors = lake.search(alerts_sql(alert_type="rule_error", limit=10)).rows
+    assert [r[0] for r in only_errors] == ["b" * 32]

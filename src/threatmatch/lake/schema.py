@@ -63,7 +63,8 @@ EVENT_DERIVED = ("p_enrichment_matches", "event")
 RESERVED = frozenset({"dt", "hour", "log_type", *EVENT_DERIVED})
 
 ALERT_FIXED: tuple[tuple[str, str], ...] = (
-    ("alert_id", "str"), ("rule_id", "str"), ("title", "str"), ("severity", "str"), ("dedup", "str"),
+    ("alert_id", "str"), ("alert_type", "str"), ("rule_id", "str"), ("title", "str"), ("severity", "str"),
+    ("dedup", "str"), ("error", "str"),
     ("created_at", "ts"), ("updated_at", "ts"), ("first_event_time", "ts"), ("last_event_time", "ts"),
     ("event_count", "int"), ("log_types", "strlist"), ("alert_context", "json"), ("sample_events", "json"),
 )

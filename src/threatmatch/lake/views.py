@@ -120,11 +120,12 @@ def plan_views(lake: Path, lookups: Mapping[str, Path] | None = None) -> ViewPla
         plan.bodies[ALL_EVENTS_VIEW] = f"SELECT {names} FROM {_read(every)}"
     else:
         plan.bodies[ALL_EVENTS_VIEW] = _empty(columns)
-    if alerts:
-        plan.bodies[ALERTS] = f"SELECT * FROM {_read(alerts)} {_LATEST_ALERT}"
+    alert_cols = [*((name, _DUCK_TYPES[kind]) for name, kind in ALERT_FIXED), ("dt", "DATE"), ("hour", "INTEGER")]
+    if alerts:  # files written before a fixed column existed lack it: the empty typed row set supplies it
+        every = f"SELECT * FROM {_read(alerts)} UNION ALL BY NAME ({_empty(alert_cols)})"
+        plan.bodies[ALERTS] = f"SELECT * FROM ({every}) {_LATEST_ALERT}"
     else:
-        alert_cols = [(name, _DUCK_TYPES[kind]) for name, kind in ALERT_FIXED]
-        plan.bodies[ALERTS] = _empty([*alert_cols, ("dt", "DATE"), ("hour", "INTEGER")])
+        plan.bodies[ALERTS] = _empty(alert_cols)
     for view, directory in (lookups or {}).items():
         pattern = quote_literal(directory.as_posix() + "/*.parquet")
         plan.bodies.setdefault(view, f"SELECT * FROM read_parquet({pattern}, union_by_name=true)")
