@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import orjson
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 from tests.browser.conftest import shot
+from tests.detect.rulefiles import write_rule
 from tests.server.harness import LiveServer, run_server
 
 from threatmatch.emulator.testing import EmulatorHandle, run_emulator
 from threatmatch.server.client import IngestClient
 from threatmatch.server.demo import DEMO_INDICATORS, sample_files
+from threatmatch.server.settings import ServerSettings
 
 pytestmark = pytest.mark.browser
 
@@ -27,9 +30,22 @@ XSS_URL = "http://evil.example/<script>window.__xss=3</script>"
 XSS_IP = "192.0.2.99"
 
 
+BROKEN_RULE = """\
+def rule(event):
+    if event.get("eventName") == "BreakTheRule":
+        raise ValueError("cannot handle " + event["userIdentity"]["userName"])
+    return False
+"""
+XSS_USER = "<img src=x onerror=\"window.__xss = 4\">"
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, EmulatorHandle]]:
-    with run_emulator(indicators=400, seed=11) as emulator, run_server(tmp_path_factory.mktemp("home")) as live:
+    rules = tmp_path_factory.mktemp("rules")  # a rule that fails only on a marker event (the last test sends it)
+    write_rule(rules, "broken", BROKEN_RULE, RuleID="Test.BrokenOnMarker", LogTypes=["AWS.CloudTrail"])
+    settings = ServerSettings(run_scheduler=False, rule_paths=(rules,))
+    with run_emulator(indicators=400, seed=11) as emulator, \
+            run_server(tmp_path_factory.mktemp("home"), settings) as live:
         for fields in DEMO_INDICATORS:
             emulator.add(**fields)
         emulator.add(value=XSS_IP, type="ip", itype="c2_ip", confidence=99, status="active", source=XSS_SOURCE)
@@ -247,3 +263,31 @@ def test_schema_keys_not_applied_are_shown(page: Page, world: tuple[LiveServer, 
     expect(row.locator(".schema-warning")).to_have_text(
         "not applied fields[0].lowerCase: not applied by threatmatch: the value keeps its case")
     expect(page.locator("#logtypes-table .schema-warning")).to_have_count(1)  # the built-in schemas have none
+
+
+def test_a_rule_error_is_listed_apart_and_shown_inertly(page: Page, world: tuple[LiveServer, EmulatorHandle]) -> None:
+    """A rule that raises makes a "Rule error" alert: the Alerts page filters it apart from rule matches, and its
+    error text, which quotes event data, renders as text."""
+    live, _ = world
+    line = ('{"eventVersion":"1.08","eventTime":"2025-05-21T10:00:00Z","eventName":"BreakTheRule",'
+            '"eventSource":"signin.amazonaws.com","awsRegion":"us-east-1","sourceIPAddress":"192.0.2.1",'
+            '"userIdentity":{"type":"IAMUser","userName":' + orjson.dumps(XSS_USER).decode() + '}}')
+    answer = IngestClient(live.base_url, live.token).post_lines("AWS.CloudTrail", [line.encode()])
+    assert (answer["accepted"], answer["rule_errors"]) == (1, 1)
+    page.goto("/alerts")
+    page.select_option("#alert_type", "RULE_ERROR")
+    page.click("form.filters button[type=submit]")
+    rows = page.locator("#alerts-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator(".rule-error")).to_have_text("Rule error")
+    expect(rows.first).to_contain_text("ValueError: cannot handle " + XSS_USER)
+    page.select_option("#alert_type", "RULE_MATCH")
+    page.click("form.filters button[type=submit]")
+    expect(page.locator("#alerts-table .rule-error")).to_have_count(0)
+    page.goto("/alerts?alert_type=RULE_ERROR")
+    page.locator("#alerts-table tbody tr a").first.click()
+    expect(page.locator("#rule-error-text")).to_have_text("ValueError: cannot handle " + XSS_USER)
+    expect(page.locator("#sample-events")).to_contain_text('"p_rule_error"')
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#rule-error img, #sample-events img, #alert-title img").count() == 0
+    shot(page, "16-rule-error-alert")

@@ -27,16 +27,19 @@ class IngestSummary:
     rejected: int = 0
     matched: int = 0
     alerts: int = 0
+    rule_errors: int = 0
     rejects: list[dict[str, Any]] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"read": self.read, "accepted": self.accepted, "rejected": self.rejected, "matched": self.matched,
-                "alerts": self.alerts, "rejects": self.rejects, "failed_requests": self.failed_requests}
+                "alerts": self.alerts, "rule_errors": self.rule_errors, "rejects": self.rejects,
+                "failed_requests": self.failed_requests}
 
     def print(self, console: Console) -> None:
         console.print(f"read {self.read}  accepted {self.accepted}  rejected {self.rejected}  "
-                      f"matched {self.matched}  alerts {self.alerts}")
+                      f"matched {self.matched}  alerts {self.alerts}"
+                      + (f"  rule errors {self.rule_errors} (see the alerts)" if self.rule_errors else ""))
         for reject in self.rejects[:50]:
             console.print(f"  rejected {reject['file']}:{reject['line']}: {reject['reason']}", markup=False)
         if len(self.rejects) > 50:
@@ -123,7 +126,7 @@ class IngestClient:
         except (ConfigError, ProviderNetworkError) as exc:
             summary.failed_requests.append(f"{path}:{first}-{first + len(lines) - 1}: {exc}")
             return
-        for key in ("read", "accepted", "rejected", "matched", "alerts"):
+        for key in ("read", "accepted", "rejected", "matched", "alerts", "rule_errors"):
             setattr(summary, key, getattr(summary, key) + int(answer.get(key, 0)))
         for reject in answer.get("rejects", []):
             summary.rejects.append({"file": str(path), "line": first - 1 + int(reject["line"]),

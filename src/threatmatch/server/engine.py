@@ -131,6 +131,10 @@ class Engine:
         for seconds in done.latencies:
             latency.observe(seconds)
         alerts = self._fold(done.matches, datetime.now(UTC))
+        if report.rule_errors:
+            for result in done.matches:
+                if result.error is not None:
+                    self.metrics.rule_errors.labels(result.rule_id).inc(result.count)
         write = self.sink.write_table if done.tables else self.sink.write_payload
         for payload in done.payloads:
             write(report.log_type, payload)

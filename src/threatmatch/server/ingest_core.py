@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from threatmatch.detect import RuleSet, builtin_rules_dir, load_rules
+from threatmatch.detect.alerts import collapse_errors
 from threatmatch.detect.runner import RuleResult, run_rules
 from threatmatch.enrich.config import EnrichmentConfig
 from threatmatch.enrich.engine import Enricher
@@ -44,13 +45,14 @@ class IngestReport:
     blank: int = 0
     matched: int = 0
     alerts: int = 0
+    rule_errors: int = 0
     rejects: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"log_type": self.log_type, "lines": self.lines, "read": self.accepted + self.rejected,
                 "accepted": self.accepted, "rejected": self.rejected, "blank": self.blank, "matched": self.matched,
-                "alerts": self.alerts, "rejects": self.rejects,
+                "alerts": self.alerts, "rule_errors": self.rule_errors, "rejects": self.rejects,
                 "rejects_truncated": self.rejected > len(self.rejects), "seconds": round(self.seconds, 4)}
 
 
@@ -63,7 +65,8 @@ class Processed:
     #: (``encode_events``), or with ``tables`` their Arrow table in IPC form (``encode_table``).
     payloads: list[bytes] = field(default_factory=list)
     tables: bool = False
-    #: Rule matches (each holds its enriched event), for alert de-duplication.
+    #: Rule matches and rule errors (each holds its enriched event), for alert de-duplication; the events of at
+    #: most ``DEFAULT_MAX_SAMPLES`` errors per rule and exception type are kept (``collapse_errors``).
     matches: list[RuleResult] = field(default_factory=list)
     #: Seconds each batch spent in parse + normalise + enrich (the enrichment latency metric).
     latencies: list[float] = field(default_factory=list)
@@ -129,8 +132,8 @@ class IngestCore:
             done.latencies.append(time.perf_counter() - batch_started)
             if batch.events:
                 if detect:
-                    done.matches.extend(result for result in run_rules(self.ruleset, batch.events,
-                                                                       lookup=self.lookup) if result.matched)
+                    done.matches.extend(result for result in run_rules(self.ruleset, batch.events, lookup=self.lookup)
+                                        if result.matched or result.error is not None)
                 if self.lake_tables:
                     done.payloads.append(encode_table(log_type, batch.events, getattr(batch, "texts", None)))
                 else:
@@ -143,5 +146,8 @@ class IngestCore:
                     line = originals[reject.line - 1] if 0 < reject.line <= len(originals) else reject.line
                     report.rejects.append({"line": line, "reason": reject.reason})
             batch_started = time.perf_counter()
+        if detect:
+            done.matches = collapse_errors(done.matches)
+            report.rule_errors = sum(result.count for result in done.matches if result.error is not None)
         report.seconds = time.perf_counter() - started
         return done

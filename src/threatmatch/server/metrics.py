@@ -41,6 +41,8 @@ class Metrics:
         self.events_rejected = Counter("threatmatch_events_rejected", "Lines rejected (malformed or invalid)",
                                        ["log_type"], registry=r)
         self.alerts = Counter("threatmatch_alerts", "Alerts raised by detections", ["rule_id"], registry=r)
+        self.rule_errors = Counter("threatmatch_rule_errors", "Events on which a rule raised an error (each also "
+                                   "counts in a RULE_ERROR alert)", ["rule_id"], registry=r)
         self.sync_duration = Histogram("threatmatch_sync_duration_seconds", "Duration of provider refreshes",
                                        ["provider"], buckets=SYNC_BUCKETS, registry=r)
         self.sync_failures = Counter("threatmatch_sync_failures", "Failed provider refreshes", ["provider"],

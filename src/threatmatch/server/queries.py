@@ -52,7 +52,12 @@ def events_sql(f: EventFilter) -> str:
             f"{clause} ORDER BY p_event_time DESC NULLS LAST, p_row_id LIMIT {int(f.limit)}")
 
 
-def alerts_sql(*, severity: str | None = None, rule_id: str | None = None, limit: int = 100) -> str:
+ALERT_TYPES = ("RULE_MATCH", "RULE_ERROR")
+_ALERT_TYPE = "coalesce(alert_type, 'RULE_MATCH')"  # alerts stored before types existed were all matches
+
+
+def alerts_sql(*, severity: str | None = None, rule_id: str | None = None, alert_type: str | None = None,
+               limit: int = 100) -> str:
     where = []
     if severity:
         if severity.upper() not in SEVERITIES:
@@ -61,9 +66,15 @@ def alerts_sql(*, severity: str | None = None, rule_id: str | None = None, limit
         where.append(f"upper(severity) = {quote_literal(severity.upper())}")
     if rule_id:
         where.append(f"rule_id = {quote_literal(rule_id)}")
+    if alert_type:
+        if alert_type.upper() not in ALERT_TYPES:
+            raise ApiError(422, "invalid", f"alert_type must be one of {', '.join(ALERT_TYPES)} (got {alert_type!r})",
+                           "alert_type")
+        where.append(f"{_ALERT_TYPE} = {quote_literal(alert_type.upper())}")
     clause = (" WHERE " + " AND ".join(where)) if where else ""
-    return ("SELECT alert_id, rule_id, title, severity, created_at, updated_at, first_event_time, last_event_time, "
-            f"event_count, log_types FROM alerts{clause} ORDER BY updated_at DESC, alert_id LIMIT {int(limit)}")
+    return (f"SELECT alert_id, {_ALERT_TYPE} AS alert_type, rule_id, title, severity, created_at, updated_at, "
+            "first_event_time, last_event_time, event_count, log_types, error FROM alerts"
+            f"{clause} ORDER BY updated_at DESC, alert_id LIMIT {int(limit)}")
 
 
 def alert_sql(alert_id: str) -> str:

@@ -37,13 +37,14 @@ async def events(request: Request, session: SessionDep, service: ServiceDep) -> 
 @router.get("/alerts")
 async def alerts(request: Request, session: SessionDep, service: ServiceDep) -> Response:
     severity = request.query_params.get("severity") or None
+    alert_type = request.query_params.get("alert_type") or None
     error = None
     try:
-        found = await run_in_threadpool(find_alerts, service, severity, None, 200)
+        found = await run_in_threadpool(find_alerts, service, severity, None, 200, alert_type)
     except ApiError as exc:
         found, error = [], exc.message
     return render(request, "alerts.html", session, alerts=found, severity=severity, severities=SEVERITIES,
-                  error=error)
+                  alert_type=alert_type, error=error)
 
 
 @router.get("/alerts/{alert_id}")

@@ -90,8 +90,10 @@ async def events(service: ServiceDep, _: TokenDep,
     return {"events": await run_in_threadpool(find_events, service, f)}
 
 
-def find_alerts(service: Service, severity: str | None, rule_id: str | None, limit: int) -> list[dict[str, Any]]:
-    return records(run_search(service, alerts_sql(severity=severity, rule_id=rule_id, limit=limit), limit))
+def find_alerts(service: Service, severity: str | None, rule_id: str | None, limit: int,
+                alert_type: str | None = None) -> list[dict[str, Any]]:
+    sql = alerts_sql(severity=severity, rule_id=rule_id, alert_type=alert_type, limit=limit)
+    return records(run_search(service, sql, limit))
 
 
 def get_alert(service: Service, alert_id: str) -> dict[str, Any]:
@@ -101,10 +103,13 @@ def get_alert(service: Service, alert_id: str) -> dict[str, Any]:
     return found[0]
 
 
-@router.get("/alerts", summary="Alerts, most recently updated first")
+@router.get("/alerts", summary="Alerts, most recently updated first",
+            description="`alert_type`: `RULE_MATCH` (a rule matched) or `RULE_ERROR` (a rule raised an error on "
+                        "events; the alert's `error` says which, its sample events carry `p_rule_error`).")
 async def alerts(service: ServiceDep, _: TokenDep, severity: str | None = None, rule_id: str | None = None,
+                 alert_type: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    return {"alerts": await run_in_threadpool(find_alerts, service, severity, rule_id, limit)}
+    return {"alerts": await run_in_threadpool(find_alerts, service, severity, rule_id, limit, alert_type)}
 
 
 @router.get("/alerts/{alert_id}", summary="One alert with its sample enriched events")
