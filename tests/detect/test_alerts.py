@@ -145,6 +145,8 @@ def test_collapsed_errors_keep_their_count(tmp_path: Path) -> None:
     kept = collapse_errors(results, keep=3)
     assert [r.event["i"] for r in kept] == [0, 1, 2, 99]
     assert [r.count for r in kept] == [1, 1, 23, 1] and sum(r.count for r in kept if r.error) == 25
+    twice = collapse_errors(collapse_errors(run_rules(ruleset, events), keep=3) + kept, keep=3)  # two batches
+    assert sum(r.count for r in twice if r.error) == 50 and len(twice) == 5
     alerts = AlertManager(ruleset).process(kept, T0)
     error = next(a for a in alerts if a["alert_type"] == "RULE_ERROR")
     assert error["event_count"] == 25 and len(error["sample_events"]) == 3

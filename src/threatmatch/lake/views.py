@@ -122,8 +122,8 @@ def plan_views(lake: Path, lookups: Mapping[str, Path] | None = None) -> ViewPla
         plan.bodies[ALL_EVENTS_VIEW] = _empty(columns)
     alert_cols = [*((name, _DUCK_TYPES[kind]) for name, kind in ALERT_FIXED), ("dt", "DATE"), ("hour", "INTEGER")]
     if alerts:  # files written before a fixed column existed lack it: the empty typed row set supplies it
-        every = f"SELECT * FROM {_read(alerts)} UNION ALL BY NAME ({_empty(alert_cols)})"
-        plan.bodies[ALERTS] = f"SELECT * FROM ({every}) {_LATEST_ALERT}"
+        unioned = f"SELECT * FROM {_read(alerts)} UNION ALL BY NAME ({_empty(alert_cols)})"
+        plan.bodies[ALERTS] = f"SELECT * FROM ({unioned}) {_LATEST_ALERT}"
     else:
         plan.bodies[ALERTS] = _empty(alert_cols)
     for view, directory in (lookups or {}).items():

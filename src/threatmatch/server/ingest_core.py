@@ -132,8 +132,8 @@ class IngestCore:
             done.latencies.append(time.perf_counter() - batch_started)
             if batch.events:
                 if detect:
-                    done.matches.extend(result for result in run_rules(self.ruleset, batch.events, lookup=self.lookup)
-                                        if result.matched or result.error is not None)
+                    # collapsed per batch too: a rule failing on every event keeps few events alive, not all
+                    done.matches.extend(collapse_errors(run_rules(self.ruleset, batch.events, lookup=self.lookup)))
                 if self.lake_tables:
                     done.payloads.append(encode_table(log_type, batch.events, getattr(batch, "texts", None)))
                 else:
