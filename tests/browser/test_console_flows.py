@@ -291,3 +291,20 @@ def test_a_rule_error_is_listed_apart_and_shown_inertly(page: Page, world: tuple
     assert page.evaluate("window.__xss") is None
     assert page.locator("#rule-error img, #sample-events img, #alert-title img").count() == 0
     shot(page, "16-rule-error-alert")
+
+
+def test_detections_page_links_to_a_rules_errors(page: Page) -> None:
+    """Detections lists the built-in pack and the service's --rules folder; a rule's "errors" link opens its rule
+    error alerts."""
+    page.goto("/alerts")
+    page.click("nav >> text=Detections")
+    rows = page.locator("#rules-table tbody tr")
+    expect(rows.filter(has_text="ThreatMatch.Anomali.C2Indicator")).to_have_count(1)
+    broken = rows.filter(has_text="Test.BrokenOnMarker")
+    expect(broken).to_contain_text("AWS.CloudTrail")
+    expect(page.locator("#rule-issues")).to_have_count(0)  # every rule file of this service loaded
+    shot(page, "17-detections")
+    broken.locator("a.rule-errors-link").click()
+    expect(page.locator("#rule_id")).to_have_value("Test.BrokenOnMarker")
+    expect(page.locator("#alerts-table tbody tr")).to_have_count(1)
+    expect(page.locator("#alerts-table .rule-error")).to_have_count(1)

@@ -1,4 +1,4 @@
-"""Events (search enriched events, expand to see p_enrichment), Alerts (list and detail), Log types."""
+"""Events (search enriched events, expand to see p_enrichment), Alerts (list and detail), Log types, Detections."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from threatmatch.server.console.render import render
 from threatmatch.server.deps import ServiceDep, SessionDep
 from threatmatch.server.errors import ApiError
 from threatmatch.server.queries import SEVERITIES, EventFilter, parse_time
+from threatmatch.server.routes.rules import rules_report
 from threatmatch.server.routes.search import find_alerts, find_events, get_alert
 
 router = APIRouter()
@@ -38,13 +39,14 @@ async def events(request: Request, session: SessionDep, service: ServiceDep) -> 
 async def alerts(request: Request, session: SessionDep, service: ServiceDep) -> Response:
     severity = request.query_params.get("severity") or None
     alert_type = request.query_params.get("alert_type") or None
+    rule_id = (request.query_params.get("rule_id") or "").strip() or None
     error = None
     try:
-        found = await run_in_threadpool(find_alerts, service, severity, None, 200, alert_type)
+        found = await run_in_threadpool(find_alerts, service, severity, rule_id, 200, alert_type)
     except ApiError as exc:
         found, error = [], exc.message
     return render(request, "alerts.html", session, alerts=found, severity=severity, severities=SEVERITIES,
-                  alert_type=alert_type, error=error)
+                  alert_type=alert_type, rule_id=rule_id, error=error)
 
 
 @router.get("/alerts/{alert_id}")
@@ -56,3 +58,8 @@ async def alert(request: Request, alert_id: str, session: SessionDep, service: S
 @router.get("/logtypes")
 def log_types(request: Request, session: SessionDep, service: ServiceDep) -> Response:
     return render(request, "logtypes.html", session, log_types=list(service.engine.registry))
+
+
+@router.get("/rules")
+def rules(request: Request, session: SessionDep, service: ServiceDep) -> Response:
+    return render(request, "rules.html", session, **rules_report(service.engine.ruleset))

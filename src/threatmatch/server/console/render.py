@@ -27,7 +27,8 @@ def _pretty_json(value: Any) -> str:
 
 _env.filters["tojson_pretty"] = _pretty_json
 
-NAV = (("Enrichments", "/enrichments"), ("Events", "/events"), ("Alerts", "/alerts"), ("Log types", "/logtypes"))
+NAV = (("Enrichments", "/enrichments"), ("Events", "/events"), ("Alerts", "/alerts"), ("Log types", "/logtypes"),
+       ("Detections", "/rules"))
 
 
 def _flash(request: Request) -> tuple[str, str] | None:

@@ -20,7 +20,17 @@ def unknown(path: str) -> None:
 
 def api_routers() -> list[APIRouter]:
     """Every API router, in the order the OpenAPI document lists them; the fallback comes last."""
-    from threatmatch.server.routes import enrichments, health, ingest, logtypes, lookup, metrics, providers, search
+    from threatmatch.server.routes import (
+        enrichments,
+        health,
+        ingest,
+        logtypes,
+        lookup,
+        metrics,
+        providers,
+        rules,
+        search,
+    )
 
     return [health.router, providers.router, enrichments.router, lookup.router, logtypes.router, ingest.router,
-            search.router, metrics.router, _fallback]
+            search.router, rules.router, metrics.router, _fallback]
