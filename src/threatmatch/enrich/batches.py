@@ -19,6 +19,16 @@ MAX_RAW_CHARS = 64 * 1024  # a reject keeps at most this much of its raw line
 R = TypeVar("R", bound="PipelineResult", covariant=True)
 
 
+def raw_text(line: bytes | str | None) -> str:
+    """A rejected line as a reject keeps it: text (undecodable bytes escaped), without its line end, at most
+    ``MAX_RAW_CHARS`` characters."""
+    if line is None:
+        return ""
+    text = line.decode("utf-8", "backslashreplace") if isinstance(line, bytes | bytearray) else line
+    text = text.rstrip("\r\n")
+    return text if len(text) <= MAX_RAW_CHARS else text[:MAX_RAW_CHARS] + "...(truncated)"
+
+
 @dataclass(frozen=True)
 class Reject:
     """One input record that could not become an event."""

@@ -19,13 +19,13 @@ from typing import Any, Protocol
 import orjson
 
 from threatmatch.enrich.batches import (
-    MAX_RAW_CHARS,
     Finish,
     LinesResult,
     PipelineResult,
     R,
     Reject,
     TextsResult,
+    raw_text,
     serialize,
     splice_batch,
     texts_batch,
@@ -60,14 +60,6 @@ class JsonStateLike(Protocol):
 
 class RegistryLike(Protocol):
     def get(self, name: str) -> Any: ...
-
-
-def _raw_text(line: bytes | str | None) -> str:
-    if line is None:
-        return ""
-    text = line.decode("utf-8", "backslashreplace") if isinstance(line, bytes | bytearray) else line
-    text = text.rstrip("\r\n")
-    return text if len(text) <= MAX_RAW_CHARS else text[:MAX_RAW_CHARS] + "...(truncated)"
 
 
 class _Recorder:
@@ -154,9 +146,9 @@ class Pipeline:
                     batch.events.append(normalize(raw, parse_time, next_id()))
                 except Exception as exc:  # a normaliser bug must not lose the record
                     batch.rejects.append(Reject(number + offset, f"normalisation failed: {type(exc).__name__}: {exc}",
-                                                _raw_text(recorder.raw(number)), source))
+                                                raw_text(recorder.raw(number)), source))
             else:
-                batch.rejects.append(Reject(number + offset, reason or "rejected", _raw_text(recorder.raw(number)),
+                batch.rejects.append(Reject(number + offset, reason or "rejected", raw_text(recorder.raw(number)),
                                             source))
             count += 1
             if count >= batch_size:
@@ -247,9 +239,9 @@ class Pipeline:
                         values.append(None)
                     except Exception as exc:  # a normaliser bug must not lose the record
                         rejects.append(Reject(number + offset, f"normalisation failed: {type(exc).__name__}: {exc}",
-                                              _raw_text(recorder.raw(number)), source))
+                                              raw_text(recorder.raw(number)), source))
                 else:
-                    rejects.append(Reject(number + offset, reason or "rejected", _raw_text(recorder.raw(number)),
+                    rejects.append(Reject(number + offset, reason or "rejected", raw_text(recorder.raw(number)),
                                           source))
 
         number = 0
