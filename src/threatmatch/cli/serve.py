@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from threatmatch.cli.context import echo_json, err, out, state, warn
 from threatmatch.errors import ConfigError
@@ -125,12 +126,17 @@ def tokens_revoke(name: str) -> None:
               help="Environment variable holding the API token.")
 @click.option("--batch-bytes", default=4 * 1024 * 1024, show_default=True, type=click.IntRange(1024),
               help="Uncompressed bytes per request (the server refuses bodies over its limit).")
+@click.option("--rejects", "rejects_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON lines of every line not ingested: file, line number, reason, raw line (lines the service "
+                   "rejected, and the lines of any request that failed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def ingest(url: str, log_type: str, token_env: str, batch_bytes: int, as_json: bool, files: tuple[Path, ...]) -> None:
+def ingest(url: str, log_type: str, token_env: str, batch_bytes: int, rejects_path: Path | None, as_json: bool,
+           files: tuple[Path, ...]) -> None:
     """Send log FILES (JSON lines or raw text, .gz allowed) to a running service, gzip-compressed, with progress.
 
-    Prints how many lines were accepted and rejected (with line numbers and reasons).
+    Prints how many lines were accepted and rejected (with line numbers and reasons); --rejects keeps every line
+    that was not ingested. Exits 1 when a request failed (its lines were not ingested).
     """
     from threatmatch.server.client import IngestClient
 
@@ -138,11 +144,23 @@ def ingest(url: str, log_type: str, token_env: str, batch_bytes: int, as_json: b
     if not token:
         raise ConfigError(f"${token_env} is not set: export the API token (`threatmatch tokens create NAME`) "
                           f"or name another variable with --token-env")
-    summary = IngestClient(url, token).send_files(log_type, files, batch_bytes=batch_bytes)
+    client = IngestClient(url, token)
+    if rejects_path is None:
+        summary = client.send_files(log_type, files, batch_bytes=batch_bytes)
+    else:
+        try:
+            sink = rejects_path.open("wb")
+        except OSError as exc:
+            raise ConfigError(f"--rejects {rejects_path}: cannot write it ({exc.strerror}); choose a writable "
+                              "path") from None
+        with sink:
+            summary = client.send_files(log_type, files, batch_bytes=batch_bytes, rejects=sink)
     if as_json:
         echo_json(summary.as_dict())
     else:
         summary.print(out)
+        if rejects_path is not None and (summary.rejected or summary.not_sent):
+            out.print(f"lines not ingested, with their reasons: {escape(str(rejects_path))}")
     if summary.failed_requests:
         raise SystemExit(1)
 

@@ -10,12 +10,17 @@ from typing import IO, Any
 from urllib.parse import quote
 
 import httpx
+import orjson
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+from threatmatch.enrich.batches import Reject, raw_text
 from threatmatch.errors import ConfigError, ProviderNetworkError
 
 GZIP_MAGIC = b"\x1f\x8b"
+# At most this many lines per request: the service lists the first 1,000 rejects of a request with their line
+# numbers (``ingest_core.MAX_REJECT_DETAILS``), so every reject of a batch comes back and reaches --rejects.
+MAX_BATCH_LINES = 1000
 
 
 @dataclass
@@ -28,13 +33,16 @@ class IngestSummary:
     matched: int = 0
     alerts: int = 0
     rule_errors: int = 0
+    #: Lines of requests that failed (network, or refused as a whole): not ingested; with --rejects they are
+    #: written there too, each with the reason.
+    not_sent: int = 0
     rejects: list[dict[str, Any]] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"read": self.read, "accepted": self.accepted, "rejected": self.rejected, "matched": self.matched,
-                "alerts": self.alerts, "rule_errors": self.rule_errors, "rejects": self.rejects,
-                "failed_requests": self.failed_requests}
+                "alerts": self.alerts, "rule_errors": self.rule_errors, "not_sent": self.not_sent,
+                "rejects": self.rejects, "failed_requests": self.failed_requests}
 
     def print(self, console: Console) -> None:
         console.print(f"read {self.read}  accepted {self.accepted}  rejected {self.rejected}  "
@@ -46,6 +54,8 @@ class IngestSummary:
             console.print(f"  ... and {len(self.rejects) - 50} more rejects (use --json for all)")
         for failure in self.failed_requests:
             console.print(f"  request failed: {failure}", markup=False)
+        if self.not_sent:
+            console.print(f"  {self.not_sent} line(s) not ingested (their requests failed): send them again")
 
 
 def _lines(raw: IO[bytes]) -> Iterator[bytes]:
@@ -59,8 +69,9 @@ def _lines(raw: IO[bytes]) -> Iterator[bytes]:
         yield from raw
 
 
-def _batches(handle: Iterable[bytes], batch_bytes: int) -> Iterator[tuple[int, list[bytes]]]:
-    """(first line number, lines) chunks of about ``batch_bytes``."""
+def _batches(handle: Iterable[bytes], batch_bytes: int,
+             max_lines: int = MAX_BATCH_LINES) -> Iterator[tuple[int, list[bytes]]]:
+    """(first line number, lines) chunks of about ``batch_bytes``, at most ``max_lines`` lines each."""
     lines: list[bytes] = []
     size = 0
     first = 1
@@ -68,7 +79,7 @@ def _batches(handle: Iterable[bytes], batch_bytes: int) -> Iterator[tuple[int, l
     for number, line in enumerate(handle, start=1):
         lines.append(line if line.endswith(b"\n") else line + b"\n")
         size += len(line)
-        if size >= batch_bytes:
+        if size >= batch_bytes or len(lines) >= max_lines:
             yield first, lines
             lines, size, first = [], 0, number + 1
     if lines:
@@ -100,8 +111,11 @@ class IngestClient:
                               f"{error.get('message', response.text[:300])}")
         return data
 
-    def send_files(self, log_type: str, files: tuple[Path, ...], *, batch_bytes: int) -> IngestSummary:
-        """Send every file in batches with a progress bar on stderr."""
+    def send_files(self, log_type: str, files: tuple[Path, ...], *, batch_bytes: int,
+                   rejects: IO[bytes] | None = None) -> IngestSummary:
+        """Send every file in batches with a progress bar on stderr. ``rejects``: where each line that was not
+        ingested goes as a JSON line (``file``, ``line``, ``reason``, ``raw``, as ``enrich --rejects`` writes
+        them): the lines the service rejected, and every line of a request that failed."""
         summary = IngestSummary()
         total = sum(p.stat().st_size for p in files)
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
@@ -114,20 +128,32 @@ class IngestClient:
                 size = path.stat().st_size
                 with path.open("rb") as raw:
                     for first, lines in _batches(_lines(raw), batch_bytes):
-                        self._send_batch(summary, log_type, path, first, lines)
+                        self._send_batch(summary, log_type, path, first, lines, rejects)
                         progress.update(task, completed=done_before + min(raw.tell(), size))
                 done_before += size
                 progress.update(task, completed=done_before)
         return summary
 
-    def _send_batch(self, summary: IngestSummary, log_type: str, path: Path, first: int, lines: list[bytes]) -> None:
+    def _send_batch(self, summary: IngestSummary, log_type: str, path: Path, first: int, lines: list[bytes],
+                    rejects: IO[bytes] | None = None) -> None:
         try:
             answer = self.post_lines(log_type, lines)
         except (ConfigError, ProviderNetworkError) as exc:
             summary.failed_requests.append(f"{path}:{first}-{first + len(lines) - 1}: {exc}")
+            summary.not_sent += len(lines)
+            if rejects is not None:
+                for offset, line in enumerate(lines):
+                    _write_reject(rejects, Reject(first + offset, f"not ingested: {exc}", raw_text(line), str(path)))
             return
         for key in ("read", "accepted", "rejected", "matched", "alerts", "rule_errors"):
             setattr(summary, key, getattr(summary, key) + int(answer.get(key, 0)))
         for reject in answer.get("rejects", []):
-            summary.rejects.append({"file": str(path), "line": first - 1 + int(reject["line"]),
-                                    "reason": reject["reason"]})
+            number = int(reject["line"])
+            summary.rejects.append({"file": str(path), "line": first - 1 + number, "reason": reject["reason"]})
+            if rejects is not None:
+                raw = lines[number - 1] if 0 < number <= len(lines) else None
+                _write_reject(rejects, Reject(first - 1 + number, reject["reason"], raw_text(raw), str(path)))
+
+
+def _write_reject(sink: IO[bytes], reject: Reject) -> None:
+    sink.write(orjson.dumps(reject.as_dict(), option=orjson.OPT_APPEND_NEWLINE))
