@@ -4,6 +4,7 @@ and the events themselves are unaffected. Over real HTTP, with the rules running
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,12 +63,13 @@ def _metric(live: LiveServer, rule_id: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def test_a_failing_rule_raises_a_rule_error_alert(live: LiveServer) -> None:
+def test_a_failing_rule_raises_a_rule_error_alert(live: LiveServer, caplog: pytest.LogCaptureFixture) -> None:
     """25 events the rule fails on (more than an alert keeps as samples) and one it decides: the answer counts
-    25 rule errors, every event is stored, the other rule still alerts, and one RULE_ERROR alert counts all 25
-    with ten samples carrying their own p_rule_error."""
+    25 rule errors, every event is stored, the other rule still alerts, one RULE_ERROR alert counts all 25
+    with ten samples carrying their own p_rule_error, and the service log says it once."""
     lines = [cloudtrail(n, f"agent-{n}") for n in range(25)] + [cloudtrail(99, "aws-cli", "ConsoleLogin")]
     before = _metric(live, "Test.Failing")
+    caplog.set_level(logging.WARNING, logger="threatmatch.server")
     report = _ingest(live, lines)
     assert (report["accepted"], report["rejected"], report["rule_errors"]) == (26, 0, 25)
     assert report["alerts"] == 2  # the error alert and the other rule's match
@@ -80,6 +82,11 @@ def test_a_failing_rule_raises_a_rule_error_alert(live: LiveServer) -> None:
     matches = live.client.get("/api/v1/alerts", params={"alert_type": "rule_match"}).json()["alerts"]
     assert [a["rule_id"] for a in matches] == ["Test.ConsoleLogin"]
 
+    logged = [r.getMessage() for r in caplog.records if "raised an error" in r.getMessage()]
+    assert logged == [f"rule Test.Failing raised an error on events of AWS.CloudTrail: \"KeyError: 'agent-0'\" "
+                      f"(GET /api/v1/alerts/{errors[0]['alert_id']})"]
+    _ingest(live, [cloudtrail(30, "agent-30")])  # the same alert, updated: not logged again
+    assert len([r for r in caplog.records if "raised an error" in r.getMessage()]) == 1
     alert = live.client.get(f"/api/v1/alerts/{errors[0]['alert_id']}").json()
     samples = alert["sample_events"]
     assert len(samples) == 10

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from threatmatch.detect import AlertManager, RuleSet
+from threatmatch.detect.alerts import RULE_ERROR
 from threatmatch.enrich.config import EnrichmentConfig
 from threatmatch.enrich.live import LiveTable
 from threatmatch.enrich.pipeline import Pipeline
@@ -114,6 +115,11 @@ class Engine:
             alerts = self._alerts.process(matches, now)
         for alert in alerts:
             self.metrics.alerts.labels(alert.get("rule_id", "")).inc()
+            if alert.get("alert_type") == RULE_ERROR and alert.get("created_at") == alert.get("updated_at"):
+                # once per rule error alert (its later updates are counted in the metric, not logged)
+                log.warning("rule %s raised an error on events of %s: %r (GET /api/v1/alerts/%s)",
+                            alert.get("rule_id"), ", ".join(alert.get("log_types") or []), alert.get("error"),
+                            alert.get("alert_id"))
         return alerts
 
     def ingest(self, log_type: str, lines: list[bytes]) -> IngestReport:
