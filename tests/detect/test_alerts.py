@@ -157,3 +157,53 @@ def test_error_type_of_unusual_messages() -> None:
     assert error_type("ZeroDivisionError") == "ZeroDivisionError"
     assert error_type("mod.CustomError: x") == "mod.CustomError"
     assert error_type("<weird> text: x") == "RuleError"
+
+
+def test_the_alert_limiter_stops_a_storm(tmp_path: Path) -> None:
+    """As in Panther, a rule that opens the limit of alerts within an hour opens no more: one SYSTEM_ERROR alert
+    says so and counts the matches since; its open alerts keep updating, other rules and its errors still alert,
+    and the limit holds after the hour too (until a restart: rules only change then)."""
+    write_rule(tmp_path, "storm", """\
+        def rule(e):
+            return e['user'] != 'broken' or e['missing']
+        def dedup(e):
+            return e['user']
+        """, RuleID="Storm", DisplayName="Noisy rule", Severity="Low")
+    write_rule(tmp_path, "quiet", "def rule(e):\n    return e['user'] == 'u0'\n", RuleID="Quiet")
+    ruleset = load_rules([tmp_path])
+    manager = AlertManager(ruleset, alert_limit=3)
+    _, alerts = run_detections([event(user=f"u{i}") for i in range(3)], ruleset, manager, T0)
+    assert sorted((a["rule_id"], a["alert_type"]) for a in alerts) == [("Quiet", "RULE_MATCH")] + [
+        ("Storm", "RULE_MATCH")] * 3
+    later = T0 + timedelta(minutes=10)
+    events = [event(user="u3", p_event_time="2024-01-01 00:10:00.000"), event(user="u4"), event(user="u1"),
+              event(user="broken")]
+    _, alerts = run_detections(events, ruleset, manager, later)
+    by_type = {a["alert_type"]: a for a in alerts}
+    assert set(by_type) == {"SYSTEM_ERROR", "RULE_MATCH", "RULE_ERROR"}
+    limit = by_type["SYSTEM_ERROR"]
+    assert limit["rule_id"] == "Storm" and limit["title"] == "Alert limit reached: Noisy rule"
+    assert limit["event_count"] == 2 and limit["severity"] == "LOW"  # u3 and u4 opened no alert
+    assert limit["first_event_time"] == "2024-01-01 00:00:00.000" and limit["log_types"] == ["Test.Log"]
+    assert "opens no more until the service restarts" in limit["error"]
+    assert by_type["RULE_MATCH"]["dedup"] == "u1" and by_type["RULE_MATCH"]["event_count"] == 2  # still updated
+    assert by_type["RULE_ERROR"]["rule_id"] == "Storm"
+    next_hour = T0 + timedelta(hours=2)
+    _, alerts = run_detections([event(user="u5"), event(user="u0")], ruleset, manager, next_hour)
+    assert sorted((a["rule_id"], a["alert_type"]) for a in alerts) == [("Quiet", "RULE_MATCH"),
+                                                                      ("Storm", "SYSTEM_ERROR")]
+    # u5, and u0 (its alert's dedup window has closed: it would open a new one) opened no alert either
+    assert [a for a in alerts if a["rule_id"] == "Storm"][0]["event_count"] == 4
+    assert [a["alert_id"] for a in manager.alerts() if a["alert_type"] == "SYSTEM_ERROR"] == [limit["alert_id"]]
+
+
+def test_the_limit_counts_alerts_opened_within_an_hour(tmp_path: Path) -> None:
+    """Alerts opened more than an hour ago do not count towards the limit."""
+    write_rule(tmp_path, "r", "def rule(e):\n    return True\ndef dedup(e):\n    return e['user']\n", RuleID="R")
+    ruleset = load_rules([tmp_path])
+    manager = AlertManager(ruleset, alert_limit=2)
+    for minute, user in ((0, "a"), (30, "b"), (61, "c"), (95, "d")):
+        _, alerts = run_detections([event(user=user)], ruleset, manager, T0 + timedelta(minutes=minute))
+        assert [a["alert_type"] for a in alerts] == ["RULE_MATCH"], (minute, alerts)
+    _, alerts = run_detections([event(user="e")], ruleset, manager, T0 + timedelta(minutes=100))
+    assert [a["alert_type"] for a in alerts] == ["SYSTEM_ERROR"]

@@ -99,7 +99,7 @@ def test_a_failing_rule_raises_a_rule_error_alert(live: LiveServer, caplog: pyte
 def test_an_unknown_alert_type_is_refused(live: LiveServer) -> None:
     answer = live.client.get("/api/v1/alerts", params={"alert_type": "policy"})
     assert answer.status_code == 422
-    assert "alert_type must be one of RULE_MATCH, RULE_ERROR (got 'policy')" in answer.text
+    assert "alert_type must be one of RULE_MATCH, RULE_ERROR, SYSTEM_ERROR (got 'policy')" in answer.text
 
 
 def test_the_console_shows_a_rule_error_as_text(live: LiveServer) -> None:

@@ -31,8 +31,11 @@ from threatmatch.server.settings import ServerSettings
               f"Default: {ServerSettings.sync_niceness}.")
 @click.option("--rules", "rule_paths", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Extra detection-rule folder (repeatable); the built-in pack is always loaded.")
+@click.option("--alert-limit", type=click.IntRange(1), default=ServerSettings.alert_limit_per_hour, show_default=True,
+              help="New alerts one rule may open within an hour; past it the rule opens no more until a restart "
+              "and one SYSTEM_ERROR alert says so (Panther's alert limiter).")
 def serve(host: str, port: int, demo: bool, no_scheduler: bool, ingest_workers: int | None,
-          sync_niceness: int | None, rule_paths: tuple[Path, ...]) -> None:
+          sync_niceness: int | None, rule_paths: tuple[Path, ...], alert_limit: int) -> None:
     """Run the service: REST API, web console, ingest, scheduler and metrics.
 
     Every endpoint except /healthz needs an API token: create one with `threatmatch tokens create NAME`.
@@ -45,7 +48,8 @@ def serve(host: str, port: int, demo: bool, no_scheduler: bool, ingest_workers: 
     tune_gc_for_bulk_work()
     home = state().home
     _check_rules(rule_paths)
-    settings = ServerSettings(run_scheduler=not no_scheduler, rule_paths=rule_paths, ingest_workers=ingest_workers)
+    settings = ServerSettings(run_scheduler=not no_scheduler, rule_paths=rule_paths, ingest_workers=ingest_workers,
+                              alert_limit_per_hour=alert_limit)
     if sync_niceness is not None:
         settings = replace(settings, sync_niceness=sync_niceness)
     service = Service(home, settings)

@@ -10,11 +10,16 @@ Panther: ``alert_type`` ``RULE_ERROR`` (a match alert is ``RULE_MATCH``), one pe
 the rule's dedup period, raised at the first error whatever the rule's Threshold or CreateAlert (they say how
 to alert on matches; an error means the rule is not looking at those events at all). The alert carries the first
 ``error`` text, the rule's severity, and sample events each holding its own ``p_rule_error``.
+
+The alert limiter, as in Panther: a rule that opens ``alert_limit`` (1,000) alerts within an hour opens no more
+(until the process restarts: rules only change then); one ``SYSTEM_ERROR`` alert says so and counts the matches
+that opened no alert since. Alerts already open keep updating, and rule errors keep alerting.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,7 +33,10 @@ from threatmatch.timefmt import panther_ts
 DEFAULT_MAX_SAMPLES = 10
 RULE_MATCH = "RULE_MATCH"
 RULE_ERROR = "RULE_ERROR"
+SYSTEM_ERROR = "SYSTEM_ERROR"
 MAX_ERROR_TYPE = 100
+DEFAULT_ALERT_LIMIT = 1000  # new alerts per rule per hour (Panther's alert limiter)
+_HOUR = timedelta(hours=1)
 
 
 @dataclass
@@ -82,10 +90,14 @@ def _event_time(event: dict[str, Any]) -> str | None:
 class AlertManager:
     """Dedup/threshold state for the alerts of one rule set."""
 
-    def __init__(self, ruleset: RuleSet, *, max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
+    def __init__(self, ruleset: RuleSet, *, max_samples: int = DEFAULT_MAX_SAMPLES,
+                 alert_limit: int = DEFAULT_ALERT_LIMIT) -> None:
         self._ruleset = ruleset
         self._max_samples = max_samples
+        self._alert_limit = alert_limit
         self._groups: dict[tuple[str, str, str], _Group] = {}  # (rule id, dedup, alert type)
+        self._opened: dict[str, deque[datetime]] = {}  # rule id -> when its match alerts opened, the last hour
+        self._limited: dict[str, dict[str, Any]] = {}  # rule id -> its SYSTEM_ERROR alert
 
     def process(self, results: Iterable[RuleResult], now: datetime) -> list[dict[str, Any]]:
         """Fold matches into groups; returns the alerts created or updated by this call (current state)."""
@@ -100,9 +112,58 @@ class AlertManager:
             group = self._group_for(rule, result, now)
             self._absorb(group, result)
             if failed or group.count >= max(rule.threshold, 1):
+                if group.alert is None and not failed and not self._may_open(rule, now):
+                    del self._groups[(rule.id, group.dedup, group.alert_type)]  # limited: no group kept either
+                    limit = self._count_limited(rule, result, now)
+                    changed[id(limit)] = limit
+                    continue
                 group.alert = self._render(group, now)
                 changed[id(group)] = group.alert
-        return list(changed.values())
+        # a limit alert is updated in place here: callers get a copy they may keep
+        return [dict(alert) if alert["alert_type"] == SYSTEM_ERROR else alert for alert in changed.values()]
+
+    def _may_open(self, rule: LoadedRule, now: datetime) -> bool:
+        """Whether ``rule`` may open one more match alert at ``now`` (and, if so, count it)."""
+        if rule.id in self._limited:
+            return False
+        opened = self._opened.setdefault(rule.id, deque())
+        while opened and now - opened[0] >= _HOUR:
+            opened.popleft()
+        if len(opened) >= self._alert_limit:
+            return False
+        opened.append(now)
+        return True
+
+    def _count_limited(self, rule: LoadedRule, result: RuleResult, now: datetime) -> dict[str, Any]:
+        """The rule's SYSTEM_ERROR alert (opened at its first suppressed match), counting ``result``."""
+        alert = self._limited.get(rule.id)
+        if alert is None:
+            stamp = panther_ts(now)
+            text = (f"{rule.display_name or rule.id} opened {self._alert_limit} alerts within an hour: it opens no "
+                    "more until the service restarts (its matches are still evaluated and its events stored; alerts "
+                    "already open keep updating). Make the rule or its dedup() narrower, then restart.")
+            alert = self._limited[rule.id] = {
+                "alert_id": _alert_id(rule.id, f"{SYSTEM_ERROR}\x00alert limit", now), "alert_type": SYSTEM_ERROR,
+                "rule_id": rule.id, "title": f"Alert limit reached: {rule.display_name or rule.id}",
+                "severity": rule.severity, "dedup": "alert limit", "error": text, "created_at": stamp,
+                "updated_at": stamp, "first_event_time": None, "last_event_time": None, "event_count": 0,
+                "log_types": [], "sample_events": [], "alert_context": {"alert_limit_per_hour": self._alert_limit},
+                "description": rule.description, "runbook": rule.runbook, "reference": rule.reference,
+                "destinations": list(rule.destinations) if rule.destinations is not None else None,
+                "tags": list(rule.tags), "reports": dict(rule.reports),
+            }
+        alert["event_count"] += result.count
+        alert["updated_at"] = panther_ts(now)
+        event_time = _event_time(result.event)
+        if event_time is not None:
+            if alert["first_event_time"] is None or event_time < alert["first_event_time"]:
+                alert["first_event_time"] = event_time
+            if alert["last_event_time"] is None or event_time > alert["last_event_time"]:
+                alert["last_event_time"] = event_time
+        log_type = result.event.get("p_log_type")
+        if isinstance(log_type, str) and log_type not in alert["log_types"]:
+            alert["log_types"] = sorted([*alert["log_types"], log_type])
+        return alert
 
     def _group_for(self, rule: LoadedRule, result: RuleResult, now: datetime) -> _Group:
         if result.error is not None:
@@ -171,8 +232,9 @@ class AlertManager:
         return alert
 
     def alerts(self) -> list[dict[str, Any]]:
-        """Every alert raised so far whose group is still held (current state)."""
-        return [group.alert for group in self._groups.values() if group.alert is not None]
+        """Every alert raised so far whose group is still held, and the alert-limit alerts (current state)."""
+        held = [group.alert for group in self._groups.values() if group.alert is not None]
+        return [*held, *map(dict, self._limited.values())]
 
     def expire(self, now: datetime) -> int:
         """Forget groups whose dedup window has closed; returns how many were dropped."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from threatmatch.detect import AlertManager, RuleSet
-from threatmatch.detect.alerts import RULE_ERROR
+from threatmatch.detect.alerts import DEFAULT_ALERT_LIMIT, RULE_ERROR, SYSTEM_ERROR
 from threatmatch.enrich.config import EnrichmentConfig
 from threatmatch.enrich.live import LiveTable
 from threatmatch.enrich.pipeline import Pipeline
@@ -40,13 +40,14 @@ class Engine:
     """Everything an ingest request runs through."""
 
     def __init__(self, home: Home, metrics: Metrics, tables: Callable[[], Mapping[str, LiveTable]], *,
-                 rule_paths: Iterable[Path] = (), batch_size: int = 5000, workers: int = 0) -> None:
+                 rule_paths: Iterable[Path] = (), batch_size: int = 5000, workers: int = 0,
+                 alert_limit: int = DEFAULT_ALERT_LIMIT) -> None:
         self.home = home
         self.metrics = metrics
         self._tables = tables
         self._rule_paths = tuple(rule_paths)
         self.core = IngestCore(home, tables, rule_paths=self._rule_paths, batch_size=batch_size)
-        self._alerts = AlertManager(self.core.ruleset)
+        self._alerts = AlertManager(self.core.ruleset, alert_limit=alert_limit)
         self._alerts_lock = threading.Lock()
         self.sink = LakeSink(home)  # writes happen in a writer process
         self.lake = Lake(home)  # this process only searches (after sink.flush())
@@ -115,11 +116,14 @@ class Engine:
             alerts = self._alerts.process(matches, now)
         for alert in alerts:
             self.metrics.alerts.labels(alert.get("rule_id", "")).inc()
-            if alert.get("alert_type") == RULE_ERROR and alert.get("created_at") == alert.get("updated_at"):
-                # once per rule error alert (its later updates are counted in the metric, not logged)
+            if alert.get("created_at") != alert.get("updated_at"):
+                continue  # error alerts are logged once, when they open
+            if alert.get("alert_type") == RULE_ERROR:
                 log.warning("rule %s raised an error on events of %s: %r (GET /api/v1/alerts/%s)",
                             alert.get("rule_id"), ", ".join(alert.get("log_types") or []), alert.get("error"),
                             alert.get("alert_id"))
+            elif alert.get("alert_type") == SYSTEM_ERROR:
+                log.warning("alert limit: %s (GET /api/v1/alerts/%s)", alert.get("error"), alert.get("alert_id"))
         return alerts
 
     def ingest(self, log_type: str, lines: list[bytes]) -> IngestReport:

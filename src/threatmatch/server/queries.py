@@ -52,7 +52,7 @@ def events_sql(f: EventFilter) -> str:
             f"{clause} ORDER BY p_event_time DESC NULLS LAST, p_row_id LIMIT {int(f.limit)}")
 
 
-ALERT_TYPES = ("RULE_MATCH", "RULE_ERROR")
+ALERT_TYPES = ("RULE_MATCH", "RULE_ERROR", "SYSTEM_ERROR")
 _ALERT_TYPE = "coalesce(alert_type, 'RULE_MATCH')"  # alerts stored before types existed were all matches
 
 

@@ -115,7 +115,8 @@ class Service:
             self.tables.load(conn, name)
         self._engine = Engine(self.home, self.metrics, lambda: self.tables.live,
                               rule_paths=self.settings.rule_paths, batch_size=self.settings.batch_size,
-                              workers=self.settings.resolved_ingest_workers())
+                              workers=self.settings.resolved_ingest_workers(),
+                              alert_limit=self.settings.alert_limit_per_hour)
         self.settings_changed()
         if self.settings.run_scheduler:
             self.scheduler = Scheduler(lambda: self.repo().schedules(), self._scheduled_sync,

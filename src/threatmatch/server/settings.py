@@ -31,6 +31,8 @@ class ServerSettings:
     rule_paths: tuple[Path, ...] = field(default_factory=tuple)
     #: CPU priority of provider refreshes, run in a child process: ``nice`` increment (0 = the service's own).
     sync_niceness: int = 10
+    #: New alerts one rule may open within an hour before the alert limiter stops it (Panther: 1,000).
+    alert_limit_per_hour: int = 1000
     #: Events per lake write / detection batch inside one ingest request.
     batch_size: int = 5000
     #: Processes that parse, enrich and run the rules on ingest requests (each holds its own copy of the

@@ -104,8 +104,9 @@ def get_alert(service: Service, alert_id: str) -> dict[str, Any]:
 
 
 @router.get("/alerts", summary="Alerts, most recently updated first",
-            description="`alert_type`: `RULE_MATCH` (a rule matched) or `RULE_ERROR` (a rule raised an error on "
-                        "events; the alert's `error` says which, its sample events carry `p_rule_error`).")
+            description="`alert_type`: `RULE_MATCH` (a rule matched), `RULE_ERROR` (a rule raised an error on "
+                        "events; the alert's `error` says which, its sample events carry `p_rule_error`) or "
+                        "`SYSTEM_ERROR` (a rule reached the alert limit: 1,000 alerts within an hour).")
 async def alerts(service: ServiceDep, _: TokenDep, severity: str | None = None, rule_id: str | None = None,
                  alert_type: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
