@@ -140,8 +140,9 @@ class AlertManager:
         if alert is None:
             stamp = panther_ts(now)
             text = (f"{rule.display_name or rule.id} opened {self._alert_limit} alerts within an hour: it opens no "
-                    "more until the service restarts (its matches are still evaluated and its events stored; alerts "
-                    "already open keep updating). Make the rule or its dedup() narrower, then restart.")
+                    "more until the service restarts (for a command-line run: until the run ends); its matches are "
+                    "still evaluated and its events stored, alerts already open keep updating. Make the rule or "
+                    "its dedup() narrower, then restart.")
             alert = self._limited[rule.id] = {
                 "alert_id": _alert_id(rule.id, f"{SYSTEM_ERROR}\x00alert limit", now), "alert_type": SYSTEM_ERROR,
                 "rule_id": rule.id, "title": f"Alert limit reached: {rule.display_name or rule.id}",
