@@ -63,3 +63,20 @@ def test_detect_writes_alerts_and_rejects_bad_lines(home_dir: Path, tmp_path: Pa
     assert f"{len(positives) * 2 + len(negatives)} events, 2 rejected lines" in run.output
     assert "enriched.jsonl:" in run.output and "expected a JSON object" in run.output
     assert results.read_bytes().count(b"\n") >= len(positives) * 2
+
+
+def test_detect_turns_a_rule_error_into_an_alert(home_dir: Path, tmp_path: Path) -> None:
+    """`detect` counts rule errors, writes each in --results, and alerts on them (RULE_ERROR) like the service."""
+    write_rule(tmp_path / "rules", "r", "def rule(e):\n    return e['needed'] == 1\n", RuleID="Needs.Key",
+               LogTypes=["AWS.CloudTrail"])
+    source = tmp_path / "enriched.jsonl"
+    source.write_bytes(b"".join(orjson.dumps({"p_log_type": "AWS.CloudTrail", "n": n}) + b"\n" for n in range(3)))
+    out, results = tmp_path / "alerts.jsonl", tmp_path / "results.jsonl"
+    run = CliRunner().invoke(cli, ["detect", "--rules", str(tmp_path / "rules"), str(source), "-o", str(out),
+                                   "--results", str(results)])
+    assert run.exit_code == 0, run.output
+    assert "0 matches, 3 rule errors, 1 alerts" in run.output
+    [alert] = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert (alert["alert_type"], alert["rule_id"], alert["event_count"]) == ("RULE_ERROR", "Needs.Key", 3)
+    assert [s["p_rule_error"] for s in alert["sample_events"]] == ["KeyError: 'needed'"] * 3
+    assert [orjson.loads(line)["error"] for line in results.read_bytes().splitlines()] == ["KeyError: 'needed'"] * 3
