@@ -78,6 +78,16 @@ class TestPrune:
         old_day = (NOW - timedelta(days=40)).date().isoformat()
         assert not (home.lake / "events" / "log_type=AWS.CloudTrail" / f"dt={old_day}").exists()
 
+    def test_rejected_lines_age_out_like_events(self, lake: Lake) -> None:
+        """The `rejects` dataset is pruned by the same cutoff and shows in the counts under its own name."""
+        stamp = "%Y-%m-%d %H:%M:%S.000"
+        lake.write_rejects([{"log_type": "AWS.CloudTrail", "received_at": when.strftime(stamp), "line": n,
+                             "reason": "invalid JSON", "raw": "{"}
+                            for n, when in enumerate((NOW - timedelta(days=40), NOW - timedelta(hours=1)), 1)])
+        result = lake.prune(timedelta(days=30), now=NOW)
+        assert result.datasets["rejects"].rows == 1 and result.total.rows == 1
+        assert lake.search("SELECT line FROM rejects").rows == [[2]]
+
     def test_dry_run_deletes_nothing(self, lake: Lake) -> None:
         """A dry run reports the same counts and keeps every file."""
         self._fill(lake)

@@ -240,3 +240,19 @@ def test_alert_files_from_before_alert_types_still_answer(lake: Lake, now: datet
                                                             "RULE_ERROR": ("Broken.Rule", "KeyError: 'x'")}
     only_errors = lake.search(alerts_sql(alert_type="rule_error", limit=10)).rows
     assert [r[0] for r in only_errors] == ["b" * 32]
+
+
+def test_rejected_lines_are_searchable(lake: Lake, now: datetime) -> None:
+    """The `rejects` view holds the rejected lines with their log type, time, line, reason and raw text; before any
+    line was rejected it exists, empty, with those columns."""
+    empty = lake.search("SELECT * FROM rejects")
+    assert empty.rows == [] and empty.columns[:5] == ["log_type", "received_at", "line", "reason", "raw"]
+    stamp = now.strftime("%Y-%m-%d %H:%M:%S.000")
+    lake.write_rejects([{"log_type": "AWS.CloudTrail", "received_at": stamp, "line": 2, "reason": "invalid JSON",
+                         "raw": "{broken"},
+                        {"log_type": "Okta.SystemLog", "received_at": stamp, "line": 7, "reason": "not an object",
+                         "raw": "[1]"}])
+    result = lake.search("SELECT log_type, line, reason, raw, received_at FROM rejects ORDER BY line")
+    assert [row[:4] for row in result.rows] == [["AWS.CloudTrail", 2, "invalid JSON", "{broken"],
+                                               ["Okta.SystemLog", 7, "not an object", "[1]"]]
+    assert result.rows[0][4] == stamp

@@ -65,7 +65,7 @@ class TestPlan:
         """An empty log-type directory (e.g. after pruning) gets no view, so globs never fail."""
         (home.lake / "events" / "log_type=AWS.CloudTrail" / "dt=2024-01-01" / "hour=00").mkdir(parents=True)
         plan = plan_views(home.lake, {})
-        assert set(plan.bodies) == {"all_events", "alerts"}
+        assert set(plan.bodies) == {"all_events", "alerts", "rejects"}  # the fixed views always exist
 
     def test_log_types_sharing_a_view_name_are_one_view(self, home: Home) -> None:
         """Two log types with the same lower-snake name are read by one view."""

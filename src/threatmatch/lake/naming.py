@@ -4,6 +4,7 @@ Layout under ``home.lake``::
 
     events/log_type=<Log.Type>/dt=YYYY-MM-DD/hour=HH/part-<uuid>.parquet   enriched events
     alerts/dt=YYYY-MM-DD/hour=HH/part-<uuid>.parquet                        alerts
+    rejects/dt=YYYY-MM-DD/hour=HH/part-<uuid>.parquet                       lines ingest rejected
     lookups/<view name>/gen-<generation>.parquet                           lookup-table exports
 
 SQL view names are the *lower-snake* form of a name: lower-case it, turn every run of characters other than
@@ -23,9 +24,10 @@ from threatmatch.errors import ConfigError
 
 EVENTS = "events"
 ALERTS = "alerts"
+REJECTS = "rejects"
 LOOKUPS = "lookups"
 ALL_EVENTS_VIEW = "all_events"
-RESERVED_VIEWS = frozenset({ALERTS, ALL_EVENTS_VIEW})
+RESERVED_VIEWS = frozenset({ALERTS, REJECTS, ALL_EVENTS_VIEW})
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _SAFE_LOG_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -117,6 +119,11 @@ def events_dir(lake: Path, log_type: str) -> Path:
 def alerts_dir(lake: Path) -> Path:
     """Directory holding every alert partition."""
     return lake / ALERTS
+
+
+def rejects_dir(lake: Path) -> Path:
+    """Directory holding every partition of rejected lines."""
+    return lake / REJECTS
 
 
 def quote_ident(name: str) -> str:

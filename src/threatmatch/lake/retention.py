@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from threatmatch.errors import ConfigError, StorageError
 from threatmatch.lake.listing import LOCK_NAME, MANIFEST_GLOB, visible_files
-from threatmatch.lake.naming import ALERTS, EVENTS, LOOKUPS, HourKey, parse_hour_dir
+from threatmatch.lake.naming import ALERTS, EVENTS, LOOKUPS, REJECTS, HourKey, parse_hour_dir
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([wdhm])\s*$", re.IGNORECASE)
 _UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
@@ -33,23 +33,24 @@ def parse_duration(text: str) -> timedelta:
 
 @dataclass(frozen=True)
 class Partition:
-    """One hour partition of one dataset (a log type name, or ``alerts``)."""
+    """One hour partition of one dataset (a log type name, ``alerts`` or ``rejects``)."""
 
     dataset: str
     hour: HourKey
     path: Path
-    kind: str = EVENTS  # EVENTS or ALERTS
+    kind: str = EVENTS  # EVENTS, ALERTS or REJECTS
 
 
 def partitions(lake: Path) -> list[Partition]:
-    """Every hour partition in the lake (events of each log type, and alerts), sorted."""
+    """Every hour partition in the lake (events of each log type, alerts, rejected lines), sorted."""
     found: list[Partition] = []
     roots = []
     if (lake / EVENTS).is_dir():
         roots += [(d.name.removeprefix("log_type="), d, EVENTS) for d in (lake / EVENTS).iterdir()
                   if d.is_dir() and d.name.startswith("log_type=")]
-    if (lake / ALERTS).is_dir():
-        roots.append((ALERTS, lake / ALERTS, ALERTS))
+    for single in (ALERTS, REJECTS):
+        if (lake / single).is_dir():
+            roots.append((single, lake / single, single))
     for dataset, root, kind in roots:
         for day in root.iterdir():
             if not day.is_dir():

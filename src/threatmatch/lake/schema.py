@@ -68,8 +68,12 @@ ALERT_FIXED: tuple[tuple[str, str], ...] = (
     ("created_at", "ts"), ("updated_at", "ts"), ("first_event_time", "ts"), ("last_event_time", "ts"),
     ("event_count", "int"), ("log_types", "strlist"), ("alert_context", "json"), ("sample_events", "json"),
 )
+REJECT_FIXED: tuple[tuple[str, str], ...] = (
+    ("log_type", "str"), ("received_at", "ts"), ("line", "int"), ("reason", "str"), ("raw", "str"),
+)
 EVENT_TIME_COLUMNS = ("p_event_time", "p_parse_time")
 ALERT_TIME_COLUMNS = ("updated_at", "created_at", "last_event_time", "first_event_time")
+REJECT_TIME_COLUMNS = ("received_at",)
 LOOKUP_FIXED: tuple[tuple[str, str], ...] = (("match", "strlist"),)
 
 _INT64 = (-(2**63), 2**63 - 1)
@@ -341,6 +345,13 @@ def events_table(log_type: str, events: Sequence[Mapping[str, Any]],
 def alerts_table(alerts: Sequence[Mapping[str, Any]]) -> pa.Table:
     """The Arrow table of a batch of alerts: typed known keys, JSON context and samples, other keys inferred."""
     names, arrays, _ = _build(alerts, ALERT_FIXED, frozenset({"dt", "hour"}))
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def rejects_table(rejects: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """The Arrow table of rejected lines: their log type, when they were received, line number (1-based, in the
+    request they came in), reason and raw text (other keys inferred)."""
+    names, arrays, _ = _build(rejects, REJECT_FIXED, frozenset({"dt", "hour"}))
     return pa.Table.from_arrays(arrays, names=names)
 
 

@@ -74,6 +74,10 @@ class Lake:
         """Store a batch of alert dicts; returns the number accepted (all)."""
         return self._writer.write_alerts(alerts)
 
+    def write_rejects(self, rejects: Sequence[Mapping[str, Any]]) -> int:
+        """Store rejected lines (``schema.REJECT_FIXED`` keys: log type, received at, line, reason, raw)."""
+        return self._writer.write_rejects(rejects)
+
     def flush(self) -> int:
         """Write buffered records now; returns the rows written."""
         return self._writer.flush()

@@ -4,6 +4,7 @@
 * ``all_events``: the standard ``p_*`` columns, ``p_enrichment``, ``p_enrichment_matches`` and ``event`` of every
   log type;
 * ``alerts``: the latest state of each alert (an alert is rewritten as it absorbs events);
+* ``rejects``: the lines ingest rejected (log type, received at, line number, reason, raw text);
 * one view per lookup table (``anomali_<provider>``), over a Parquet export of the table's active generation,
   written once per generation under ``lookups/<view>/`` and reused by every later search.
 
@@ -31,13 +32,14 @@ from threatmatch.lake.naming import (
     ALERTS,
     ALL_EVENTS_VIEW,
     LOOKUPS,
+    REJECTS,
     log_type_view,
     lookup_view,
     quote_ident,
     quote_literal,
 )
 from threatmatch.lake.retention import partitions
-from threatmatch.lake.schema import ALERT_FIXED, EVENT_DERIVED, EVENT_FIXED
+from threatmatch.lake.schema import ALERT_FIXED, EVENT_DERIVED, EVENT_FIXED, REJECT_FIXED
 from threatmatch.lake.writer import write_parquet_atomic
 
 EXPORT_CHUNK_ROWS = 50_000
@@ -75,19 +77,22 @@ class ViewPlan:
     bodies: dict[str, str] = field(default_factory=dict)
 
 
-def dataset_files(lake: Path) -> tuple[dict[str, list[str]], list[str]]:
-    """Files to read: per log type (only those with files), and of alerts."""
+def dataset_files(lake: Path) -> tuple[dict[str, list[str]], list[str], list[str]]:
+    """Files to read: per log type (only those with files), of alerts, and of rejected lines."""
     events: dict[str, list[str]] = {}
     alerts: list[str] = []
+    rejects: list[str] = []
     for part in partitions(lake):
         files = [f.as_posix() for f in visible_files(part.path)]
         if not files:
             continue
         if part.kind == ALERTS:
             alerts.extend(files)
+        elif part.kind == REJECTS:
+            rejects.extend(files)
         else:
             events.setdefault(part.dataset, []).extend(files)
-    return events, alerts
+    return events, alerts, rejects
 
 
 def _read(files: list[str]) -> str:
@@ -107,7 +112,7 @@ def _event_columns() -> list[tuple[str, str]]:
 def plan_views(lake: Path, lookups: Mapping[str, Path] | None = None) -> ViewPlan:
     """The views over what ``lake`` holds now, plus the given lookup exports (view name -> export directory)."""
     plan = ViewPlan()
-    events, alerts = dataset_files(lake)
+    events, alerts, rejects = dataset_files(lake)
     by_view: dict[str, list[str]] = {}
     for log_type, files in events.items():
         by_view.setdefault(log_type_view(log_type), []).extend(files)
@@ -126,6 +131,8 @@ def plan_views(lake: Path, lookups: Mapping[str, Path] | None = None) -> ViewPla
         plan.bodies[ALERTS] = f"SELECT * FROM ({unioned}) {_LATEST_ALERT}"
     else:
         plan.bodies[ALERTS] = _empty(alert_cols)
+    reject_cols = [*((name, _DUCK_TYPES[kind]) for name, kind in REJECT_FIXED), ("dt", "DATE"), ("hour", "INTEGER")]
+    plan.bodies[REJECTS] = f"SELECT * FROM {_read(rejects)}" if rejects else _empty(reject_cols)
     for view, directory in (lookups or {}).items():
         pattern = quote_literal(directory.as_posix() + "/*.parquet")
         plan.bodies.setdefault(view, f"SELECT * FROM read_parquet({pattern}, union_by_name=true)")

@@ -23,17 +23,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from threatmatch.errors import StorageError
-from threatmatch.lake.naming import alerts_dir, check_log_type, events_dir
+from threatmatch.lake.naming import alerts_dir, check_log_type, events_dir, rejects_dir
 from threatmatch.lake.schema import (
     ALERT_TIME_COLUMNS,
     EVENT_TIME_COLUMNS,
+    REJECT_TIME_COLUMNS,
     alerts_table,
     events_table,
+    rejects_table,
     split_by_hour,
 )
 
 ROW_GROUP_ROWS = 65_536
 _ALERTS = "\0alerts"  # buffer key of alerts (cannot collide with a log type name)
+_REJECTS = "\0rejects"  # buffer key of rejected lines
 
 
 def write_parquet_atomic(directory: Path, table: pa.Table, *, prefix: str = "part") -> Path:
@@ -122,6 +125,10 @@ class LakeWriter:
         """Accept a batch of alert dicts; return how many were accepted (all of them)."""
         return self._accept(_ALERTS, alerts)
 
+    def write_rejects(self, rejects: Sequence[Mapping[str, Any]]) -> int:
+        """Accept a batch of rejected lines (``schema.REJECT_FIXED`` keys); return how many were accepted (all)."""
+        return self._accept(_REJECTS, rejects)
+
     def write_table(self, log_type: str, table: pa.Table) -> int:
         """Accept events of ``log_type`` already turned into their Arrow table by ``events_table`` (by the
         process that enriched them, so that work runs on its core); return how many rows were accepted."""
@@ -179,6 +186,8 @@ class LakeWriter:
         columns: Sequence[str]
         if key == _ALERTS:
             tables, columns, base = [alerts_table(records)], ALERT_TIME_COLUMNS, alerts_dir(self.root)
+        elif key == _REJECTS:
+            tables, columns, base = [rejects_table(records)], REJECT_TIME_COLUMNS, rejects_dir(self.root)
         else:
             tables = [*prebuilt, events_table(key, records)] if records else prebuilt
             columns, base = EVENT_TIME_COLUMNS, events_dir(self.root, key)
