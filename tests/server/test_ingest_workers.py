@@ -122,13 +122,14 @@ def test_same_answers_alerts_and_stored_events_as_in_process(tmp_path: Path,
     rejects, alerts and lake rows with workers as with processing inside the service."""
     live, emulator = world
     bodies = [(path.name.removesuffix(".jsonl"), path.read_bytes()) for path in sorted(SAMPLES.glob("*.jsonl"))]
-    bodies.append(("AWS.CloudTrail", b"\n".join([cloudtrail(C2_IP), cloudtrail("192.0.2.10"), b"{broken", b"",
+    bodies.append(("AWS.CloudTrail", b"\n".join([cloudtrail(C2_IP), cloudtrail("192.0.2.10"), b"{broken-in-both", b"",
                                                  cloudtrail(C2_IP, "GetObject")])))
     assert len(bodies) >= 3
     with run_server(tmp_path / "home", ServerSettings(run_scheduler=False, ingest_workers=0)) as local:
         assert local.service.engine.pool is None
         add_provider(local, emulator)
         seen = []
+        kept = []
         for server in (live, local):
             before = lake_count(server)
             answers = []
@@ -137,7 +138,12 @@ def test_same_answers_alerts_and_stored_events_as_in_process(tmp_path: Path,
                 answers.append({key: report[key] for key in ("lines", "accepted", "rejected", "blank", "matched",
                                                             "alerts", "rejects")})
             seen.append((answers, lake_count(server) - before))
+            sql = "SELECT log_type, line, reason, raw FROM rejects WHERE raw = '{broken-in-both' ORDER BY line"
+            kept.append(server.client.post("/api/v1/search", json={"sql": sql}).json()["rows"])
     assert seen[0] == seen[1]
+    # the rejected line is kept in the lake, not only listed in the answer, by a worker as by the service
+    assert kept[0] == kept[1] == [["AWS.CloudTrail", 3, kept[0][0][2], "{broken-in-both"]]
+    assert kept[0][0][2].startswith("invalid JSON")
     answers, stored = seen[0]
     assert sum(a["matched"] for a in answers) > 0 and sum(a["alerts"] for a in answers) > 0
     assert stored == sum(a["accepted"] for a in answers)

@@ -150,6 +150,8 @@ class Engine:
             write(report.log_type, payload)
         if alerts:
             self.sink.write_alerts(alerts)
+        if done.rejected_lines:  # kept, not only listed in the answer: a sender may never read it
+            self.sink.write_rejects(done.rejected_lines)
         report.alerts = len(alerts)
         self._count(report)
         return report

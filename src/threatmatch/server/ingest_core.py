@@ -30,6 +30,7 @@ from threatmatch.enrich.pipeline import Pipeline
 from threatmatch.home import Home
 from threatmatch.logtypes import LogTypeRegistry
 from threatmatch.server.lakesink import encode_events, encode_table
+from threatmatch.timefmt import panther_ts
 
 MAX_REJECT_DETAILS = 1000
 
@@ -68,6 +69,8 @@ class Processed:
     #: Rule matches and rule errors (each holds its enriched event), for alert de-duplication; the events of at
     #: most ``DEFAULT_MAX_SAMPLES`` errors per rule and exception type are kept (``collapse_errors``).
     matches: list[RuleResult] = field(default_factory=list)
+    #: Every rejected line for the lake's ``rejects`` view: log type, received at, line (as sent), reason, raw.
+    rejected_lines: list[dict[str, Any]] = field(default_factory=list)
     #: Seconds each batch spent in parse + normalise + enrich (the enrichment latency metric).
     latencies: list[float] = field(default_factory=list)
 
@@ -120,6 +123,7 @@ class IngestCore:
         pipeline.log_type(log_type)  # NotFoundError (with did-you-mean) before counting anything
         report = IngestReport(log_type, lines=len(lines))
         done = Processed(report, tables=self.lake_tables)
+        received = panther_ts(datetime.now(UTC))
         numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
         report.blank = len(lines) - len(numbered)
         originals = [number for number, _ in numbered]
@@ -142,9 +146,11 @@ class IngestCore:
             report.rejected += batch.rejected
             report.matched += batch.matched
             for reject in batch.rejects:
+                line = originals[reject.line - 1] if 0 < reject.line <= len(originals) else reject.line
                 if len(report.rejects) < MAX_REJECT_DETAILS:
-                    line = originals[reject.line - 1] if 0 < reject.line <= len(originals) else reject.line
                     report.rejects.append({"line": line, "reason": reject.reason})
+                done.rejected_lines.append({"log_type": log_type, "received_at": received, "line": line,
+                                            "reason": reject.reason, "raw": reject.raw})
             batch_started = time.perf_counter()
         if detect:
             done.matches = collapse_errors(done.matches)

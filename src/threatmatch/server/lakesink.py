@@ -100,6 +100,8 @@ def _writer_main(root: str, conn: Connection, acks: Any) -> None:  # pragma: no 
                 lake.write_table(arg, table_from_ipc(payload))
             elif kind == "alerts":
                 lake.write_alerts(payload)
+            elif kind == "rejects":
+                lake.write_rejects(payload)
             elif kind == "flush":
                 lake.flush()
                 acks.put((arg, failure))
@@ -119,7 +121,7 @@ def _writer_main(root: str, conn: Connection, acks: Any) -> None:  # pragma: no 
 
 
 class LakeSink:
-    """``write_events`` / ``write_alerts`` / ``flush`` / ``close`` backed by a writer process."""
+    """``write_events`` / ``write_alerts`` / ``write_rejects`` / ``flush`` / ``close`` backed by a writer process."""
 
     def __init__(self, home: Home) -> None:
         context = mp.get_context("spawn")  # never fork a threaded server
@@ -178,6 +180,10 @@ class LakeSink:
         than the rest of the alert traffic. This relies on what ``AlertManager`` guarantees: the samples of
         one alert id only ever grow, so the same count means the same samples."""
         self._put("alerts", None, [self._with_encoded_samples(alert) for alert in alerts])
+
+    def write_rejects(self, rejects: Sequence[Mapping[str, Any]]) -> None:
+        """Queue rejected lines (``lake.schema.REJECT_FIXED`` keys)."""
+        self._put("rejects", None, list(rejects))
 
     def _with_encoded_samples(self, alert: Mapping[str, Any]) -> Mapping[str, Any]:
         samples = alert.get("sample_events")

@@ -19,7 +19,8 @@ VPC flow, Zeek TSV). The body may be gzip-compressed (`Content-Encoding: gzip`, 
 bytes). Bodies over the size limit are refused with 413 before anything is stored.
 
 The answer counts every line: `lines == accepted + rejected + blank`. Each rejected line is listed with its
-1-based line number and the reason (the first 1000; `rejects_truncated` says when there were more)."""
+1-based line number and the reason (the first 1000; `rejects_truncated` says when there were more); every
+rejected line is also kept, with its raw text, in the lake's `rejects` view (`POST /api/v1/search`)."""
 
 
 @router.post("/ingest/{log_type}", summary="Ingest log lines", description=_DESCRIPTION)
