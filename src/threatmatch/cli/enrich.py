@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-import orjson
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
@@ -155,7 +154,7 @@ def enrich(log_type: str, inputs: tuple[str, ...], output: str, rejects_path: st
         def write_rejects(rejects: list[Reject]) -> None:
             for reject in rejects:
                 if reject_sink is not None:
-                    reject_sink.write(orjson.dumps(reject.as_dict(), option=orjson.OPT_APPEND_NEWLINE))
+                    reject_sink.write(reject.json_line())
                 elif shown[0] < MAX_SHOWN_REJECTS:
                     shown[0] += 1
                     err.print(Text(f"rejected {reject.source}:{reject.line}: {reject.reason}"))

@@ -42,6 +42,10 @@ class Reject:
         """JSON-ready form for the rejects file."""
         return {"file": self.source, "line": self.line, "reason": self.reason, "raw": self.raw}
 
+    def json_line(self) -> bytes:
+        """This reject as one line of a rejects file (``enrich --rejects``, ``ingest --rejects``)."""
+        return orjson.dumps(self.as_dict(), option=orjson.OPT_APPEND_NEWLINE)
+
 
 @dataclass
 class PipelineResult:

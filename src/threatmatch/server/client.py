@@ -10,7 +10,6 @@ from typing import IO, Any
 from urllib.parse import quote
 
 import httpx
-import orjson
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
@@ -143,7 +142,7 @@ class IngestClient:
             summary.not_sent += len(lines)
             if rejects is not None:
                 for offset, line in enumerate(lines):
-                    _write_reject(rejects, Reject(first + offset, f"not ingested: {exc}", raw_text(line), str(path)))
+                    rejects.write(Reject(first + offset, f"not ingested: {exc}", raw_text(line), str(path)).json_line())
             return
         for key in ("read", "accepted", "rejected", "matched", "alerts", "rule_errors"):
             setattr(summary, key, getattr(summary, key) + int(answer.get(key, 0)))
@@ -152,8 +151,4 @@ class IngestClient:
             summary.rejects.append({"file": str(path), "line": first - 1 + number, "reason": reject["reason"]})
             if rejects is not None:
                 raw = lines[number - 1] if 0 < number <= len(lines) else None
-                _write_reject(rejects, Reject(first - 1 + number, reject["reason"], raw_text(raw), str(path)))
-
-
-def _write_reject(sink: IO[bytes], reject: Reject) -> None:
-    sink.write(orjson.dumps(reject.as_dict(), option=orjson.OPT_APPEND_NEWLINE))
+                rejects.write(Reject(first - 1 + number, reject["reason"], raw_text(raw), str(path)).json_line())
