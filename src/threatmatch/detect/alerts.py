@@ -87,6 +87,14 @@ def _event_time(event: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _span(first: str | None, last: str | None, event: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The (first, last) event times of a group widened by ``event``'s ``p_event_time``."""
+    moment = _event_time(event)
+    if moment is None:
+        return first, last
+    return (moment if first is None or moment < first else first, moment if last is None or moment > last else last)
+
+
 class AlertManager:
     """Dedup/threshold state for the alerts of one rule set."""
 
@@ -115,12 +123,11 @@ class AlertManager:
                 if group.alert is None and not failed and not self._may_open(rule, now):
                     del self._groups[(rule.id, group.dedup, group.alert_type)]  # limited: no group kept either
                     limit = self._count_limited(rule, result, now)
-                    changed[id(limit)] = limit
+                    changed[id(limit)] = dict(limit)  # it is updated in place here: callers get a copy to keep
                     continue
                 group.alert = self._render(group, now)
                 changed[id(group)] = group.alert
-        # a limit alert is updated in place here: callers get a copy they may keep
-        return [dict(alert) if alert["alert_type"] == SYSTEM_ERROR else alert for alert in changed.values()]
+        return list(changed.values())
 
     def _may_open(self, rule: LoadedRule, now: datetime) -> bool:
         """Whether ``rule`` may open one more match alert at ``now`` (and, if so, count it)."""
@@ -155,12 +162,8 @@ class AlertManager:
             }
         alert["event_count"] += result.count
         alert["updated_at"] = panther_ts(now)
-        event_time = _event_time(result.event)
-        if event_time is not None:
-            if alert["first_event_time"] is None or event_time < alert["first_event_time"]:
-                alert["first_event_time"] = event_time
-            if alert["last_event_time"] is None or event_time > alert["last_event_time"]:
-                alert["last_event_time"] = event_time
+        alert["first_event_time"], alert["last_event_time"] = _span(alert["first_event_time"],
+                                                                    alert["last_event_time"], result.event)
         log_type = result.event.get("p_log_type")
         if isinstance(log_type, str) and log_type not in alert["log_types"]:
             alert["log_types"] = sorted([*alert["log_types"], log_type])
@@ -181,12 +184,8 @@ class AlertManager:
 
     def _absorb(self, group: _Group, result: RuleResult) -> None:
         group.count += result.count
-        event_time = _event_time(result.event)
-        if event_time is not None:
-            if group.first_event_time is None or event_time < group.first_event_time:
-                group.first_event_time = event_time
-            if group.last_event_time is None or event_time > group.last_event_time:
-                group.last_event_time = event_time
+        group.first_event_time, group.last_event_time = _span(group.first_event_time, group.last_event_time,
+                                                              result.event)
         if len(group.samples) < self._max_samples:
             group.samples.append(result.event if result.error is None else {**result.event,
                                                                             "p_rule_error": truncate(result.error)})
