@@ -104,9 +104,16 @@ def _empty(columns: Sequence[tuple[str, str]]) -> str:
     return f"SELECT {cols} LIMIT 0"
 
 
+_PARTITION_COLUMNS = (("dt", "DATE"), ("hour", "INTEGER"))
+
+
+def _typed(fixed: Sequence[tuple[str, str]], *extra: tuple[str, str]) -> list[tuple[str, str]]:
+    """A dataset's fixed columns with their DuckDB types, then ``extra`` ones and the hive partition columns."""
+    return [*((name, _DUCK_TYPES[kind]) for name, kind in fixed), *extra, *_PARTITION_COLUMNS]
+
+
 def _event_columns() -> list[tuple[str, str]]:
-    fixed = [(name, _DUCK_TYPES[kind]) for name, kind in EVENT_FIXED]
-    return [*fixed, (EVENT_DERIVED[0], _MATCHES_TYPE), (EVENT_DERIVED[1], "JSON"), ("dt", "DATE"), ("hour", "INTEGER")]
+    return _typed(EVENT_FIXED, (EVENT_DERIVED[0], _MATCHES_TYPE), (EVENT_DERIVED[1], "JSON"))
 
 
 def plan_views(lake: Path, lookups: Mapping[str, Path] | None = None) -> ViewPlan:
@@ -125,14 +132,13 @@ def plan_views(lake: Path, lookups: Mapping[str, Path] | None = None) -> ViewPla
         plan.bodies[ALL_EVENTS_VIEW] = f"SELECT {names} FROM {_read(every)}"
     else:
         plan.bodies[ALL_EVENTS_VIEW] = _empty(columns)
-    alert_cols = [*((name, _DUCK_TYPES[kind]) for name, kind in ALERT_FIXED), ("dt", "DATE"), ("hour", "INTEGER")]
+    alert_cols = _typed(ALERT_FIXED)
     if alerts:  # files written before a fixed column existed lack it: the empty typed row set supplies it
         unioned = f"SELECT * FROM {_read(alerts)} UNION ALL BY NAME ({_empty(alert_cols)})"
         plan.bodies[ALERTS] = f"SELECT * FROM ({unioned}) {_LATEST_ALERT}"
     else:
         plan.bodies[ALERTS] = _empty(alert_cols)
-    reject_cols = [*((name, _DUCK_TYPES[kind]) for name, kind in REJECT_FIXED), ("dt", "DATE"), ("hour", "INTEGER")]
-    plan.bodies[REJECTS] = f"SELECT * FROM {_read(rejects)}" if rejects else _empty(reject_cols)
+    plan.bodies[REJECTS] = f"SELECT * FROM {_read(rejects)}" if rejects else _empty(_typed(REJECT_FIXED))
     for view, directory in (lookups or {}).items():
         pattern = quote_literal(directory.as_posix() + "/*.parquet")
         plan.bodies.setdefault(view, f"SELECT * FROM read_parquet({pattern}, union_by_name=true)")
