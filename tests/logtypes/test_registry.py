@@ -61,17 +61,15 @@ def test_validation_paths(data: dict[str, object], path: str) -> None:
 
 def test_panther_keys_not_applied_load_with_warnings() -> None:
     """Panther field keys threatmatch accepts but does not apply are named, with their path, as warnings; a
-    false or empty value changes nothing and says nothing."""
+    false or empty value changes nothing and says nothing; validate and isEmbeddedJSON are applied (no warning)."""
     schema = load_schema({"schema": "Custom.Warned", "fields": [
-        {"name": "ip", "type": "string", "indicators": ["ip"], "validate": {"ip": "ipv4"}},
+        {"name": "ip", "type": "string", "indicators": ["ip"], "validate": {"ip": "ipv4"}, "concealed": True},
         {"name": "doc", "type": "object", "isEmbeddedJSON": True, "fields": [
             {"name": "user", "type": "string", "upperCase": True, "concealed": False}]},
         {"name": "tags", "type": "array", "element": {"type": "string", "lowerCase": True}},
     ]})
     assert schema.warnings == (
-        "fields[0].validate: not applied by threatmatch: values are not checked against it",
-        "fields[1].isEmbeddedJSON: not applied by threatmatch: a JSON text in this field stays text (it is not "
-        "decoded)",
+        "fields[0].concealed: not applied by threatmatch: the value is stored and shown as sent (not masked)",
         "fields[1].fields[0].upperCase: not applied by threatmatch: the value keeps its case",
         "fields[2].element.lowerCase: not applied by threatmatch: the value keeps its case",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from tests.server.harness import LiveServer
 
@@ -93,6 +94,36 @@ class TestLogTypes:
                     "masked)"]
         assert added.json()["warnings"] == expected
         assert live.client.get("/api/v1/logtypes/Custom.Warned").json()["warnings"] == expected
+
+    def test_validate_and_embedded_json_apply_to_ingested_events(self, live: LiveServer) -> None:
+        """A schema's `validate` rejects the lines breaking it (reason in the answer and the lake's rejects) and its
+        `isEmbeddedJSON` field is stored decoded, its indicators extracted."""
+        body = b"""schema: Custom.Gate
+fields:
+  - {name: action, type: string, required: true, validate: {allow: [allow, block]}}
+  - name: detail
+    type: object
+    isEmbeddedJSON: true
+    fields: [{name: client, type: string, indicators: [ip], validate: {ip: ipv4}}]
+"""
+        added = live.client.post("/api/v1/logtypes", content=body)
+        assert added.status_code == 201, added.text
+        assert added.json()["warnings"] == [] and "p_any_ip_addresses" in added.json()["indicator_fields"]
+        lines = [b'{"action":"allow","detail":"{\\"client\\":\\"192.0.2.44\\"}"}',
+                 b'{"action":"<b>drop</b>","detail":"{}"}',
+                 b'{"action":"block","detail":"{\\"client\\":\\"2001:db8::1\\"}"}']
+        report = live.client.post("/api/v1/ingest/Custom.Gate", content=b"\n".join(lines)).json()
+        assert (report["lines"], report["accepted"], report["rejected"]) == (3, 1, 2), report
+        suffix = ": the event does not match log type Custom.Gate"
+        assert [(r["line"], r["reason"]) for r in report["rejects"]] == [
+            (2, f'field action: "<b>drop</b>" is not in validate.allow ("allow", "block"){suffix}'),
+            (3, f'field detail.client: "2001:db8::1" is not an IPv4 address (validate.ip: ipv4){suffix}')]
+        stored = live.client.post("/api/v1/search", json={
+            "sql": "SELECT detail, p_any_ip_addresses FROM custom_gate"}).json()["rows"]
+        assert [[orjson.loads(detail), ips] for detail, ips in stored] == [[{"client": "192.0.2.44"}, ["192.0.2.44"]]]
+        kept = live.client.post("/api/v1/search", json={
+            "sql": "SELECT line, raw FROM rejects WHERE log_type = 'Custom.Gate' ORDER BY line"}).json()["rows"]
+        assert kept == [[2, lines[1].decode()], [3, lines[2].decode()]]
 
     @pytest.mark.parametrize(("body", "words"), [
         (b"fields: []", "needs a name"),

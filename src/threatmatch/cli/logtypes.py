@@ -10,10 +10,28 @@ from rich.table import Table
 
 from threatmatch.cli.context import echo_json, out, state, warn
 from threatmatch.logtypes import FieldSpec, LogType, LogTypeRegistry
+from threatmatch.logtypes.schema import Validation
 
 
 def _registry() -> LogTypeRegistry:
     return LogTypeRegistry.load(state().home)
+
+
+def _chain(spec: FieldSpec) -> list[FieldSpec]:
+    """A field and the element specs under it (arrays of arrays...)."""
+    found: list[FieldSpec] = []
+    current: FieldSpec | None = spec
+    while current is not None:
+        found.append(current)
+        current = current.element
+    return found
+
+
+def _rules(rule: Validation) -> str:
+    parts = [f"allow {', '.join(rule.allow)}" if rule.allow else "",
+             f"deny {', '.join(rule.deny)}" if rule.deny else "",
+             f"ip {rule.ip}" if rule.ip else "", f"cidr {rule.cidr}" if rule.cidr else ""]
+    return "; ".join(part for part in parts if part)
 
 
 def _field_rows(fields: tuple[FieldSpec, ...], prefix: str = "") -> list[tuple[str, str, str, str]]:
@@ -30,6 +48,10 @@ def _field_rows(fields: tuple[FieldSpec, ...], prefix: str = "") -> list[tuple[s
             notes.append("event time")
         if spec.time_formats:
             notes.append("format " + ", ".join(spec.time_formats))
+        if any(t.embedded_json for t in _chain(spec)):
+            notes.append("embedded JSON decoded")
+        if target is not None and target.validate is not None:
+            notes.append("validate " + _rules(target.validate))
         if target is not None and target.scan:
             notes.append("scanned: " + ", ".join(sorted({n for rule in target.scan for n in rule.indicators})))
         indicators = ", ".join(target.indicators) if target is not None else ""

@@ -49,7 +49,8 @@ class LogTypeLike(Protocol):
 class JsonStateLike(Protocol):
     buffering: bool
     records: str | None
-    required: Callable[[dict[str, Any]], str | None] | None
+    check: Callable[[dict[str, Any]], str | None] | None
+    rewrites: bool
 
     def emit(self, number: int, value: Any) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]: ...
 
@@ -204,10 +205,10 @@ class Pipeline:
 
     def _splice_state(self, kind: Any) -> JsonStateLike | None:
         """A fresh JSON parser state when ``kind``'s lines may be spliced (a JSON log type whose enrichment reads
-        only ``p_*`` fields), else None: the dict path."""
+        only ``p_*`` fields and whose check leaves events as decoded), else None: the dict path."""
         make_state = getattr(kind, "json_state", None)
         state: JsonStateLike | None = make_state() if make_state is not None else None
-        if state is None or not self._enricher.reads_only_p_fields(kind.name):
+        if state is None or state.rewrites or not self._enricher.reads_only_p_fields(kind.name):
             return None
         return state
 
@@ -220,7 +221,7 @@ class Pipeline:
         normalize = kind.compile_normalizer()
         next_id = self._row_ids
         enrich = self._enricher.enrich_batch
-        records, required = state.records, state.required
+        records, check = state.records, state.check
         loads, decode_error = orjson.loads, orjson.JSONDecodeError
         recorder = _Recorder(lines)
         moment = now or self._clock()
@@ -257,8 +258,8 @@ class Pipeline:
                 else:
                     added = None
                     if value.__class__ is dict and value and (records is None or value.get(records).__class__
-                                                              is not list) and (required is None or
-                                                                                required(value) is None):
+                                                              is not list) and (check is None or
+                                                                                check(value) is None):
                         try:
                             added = fields(value, parse_time, "")
                         except Exception:  # reported by the dict path below

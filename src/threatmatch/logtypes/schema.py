@@ -23,13 +23,12 @@ NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
 _FIELD_KEYS = frozenset({
     "name", "type", "description", "required", "indicators", "isEventTime", "timeFormat", "timeFormats",
     "fields", "element", "scan",
+    "validate", "isEmbeddedJSON",
     # accepted for Panther compatibility, not applied by threatmatch (a schema using one loads with a warning):
-    "validate", "isEmbeddedJSON", "isExpiration", "concealed", "upperCase", "lowerCase",
+    "isExpiration", "concealed", "upperCase", "lowerCase",
 })
 # Field keys Panther acts on that threatmatch accepts but does not apply: what happens instead.
 NOT_APPLIED = {
-    "validate": "values are not checked against it",
-    "isEmbeddedJSON": "a JSON text in this field stays text (it is not decoded)",
     "isExpiration": "it marks a lookup table's expiry column in Panther; log types have none",
     "concealed": "the value is stored and shown as sent (not masked)",
     "upperCase": "the value keeps its case",
@@ -38,6 +37,22 @@ NOT_APPLIED = {
 _ELEMENT_KEYS = _FIELD_KEYS - {"name", "required", "isEventTime"}
 _TOP_KEYS = frozenset({"schema", "name", "description", "referenceURL", "version", "parser", "fields"})
 _SCAN_KEYS = frozenset({"keys", "values", "indicators"})
+_VALIDATE_KEYS = ("allow", "deny", "ip", "cidr")
+IP_VERSIONS = ("ipv4", "ipv6", "any")
+_EMBEDDED_TYPES = ("object", "array", "json")
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Panther's ``validate:`` of a string field: every rule given must hold for a value to belong to the log type.
+
+    ``allow``/``deny``: exact values; ``ip``/``cidr``: ``ipv4``, ``ipv6`` or ``any`` (an address, a CIDR block).
+    """
+
+    allow: tuple[str, ...] | None = None
+    deny: tuple[str, ...] = ()
+    ip: str | None = None
+    cidr: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,10 @@ class FieldSpec:
     fields: tuple[FieldSpec, ...] = ()
     element: FieldSpec | None = None
     scan: tuple[ScanRule, ...] = ()
+    #: ``validate:`` (string fields): values failing it reject the event.
+    validate: Validation | None = None
+    #: ``isEmbeddedJSON: true`` (object, array and json fields): a JSON text found there is decoded.
+    embedded_json: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,6 +188,38 @@ def _scan_rules(value: Any, path: str, problems: _Problems) -> tuple[ScanRule, .
     return tuple(rules)
 
 
+def _validation(value: Any, kind: str, path: str, problems: _Problems) -> Validation | None:
+    if value in (None, {}):
+        return None
+    if kind != "string":
+        problems.add(path, f"validate applies to string fields, not {kind}")
+        return None
+    if not isinstance(value, dict):
+        problems.add(path, "expected a mapping such as {allow: [login, logout]} or {ip: ipv4}")
+        return None
+    for key in value:
+        if key not in _VALIDATE_KEYS:
+            problems.add(_join(path, str(key)), f"unknown key (known: {', '.join(_VALIDATE_KEYS)})")
+    lists: dict[str, tuple[str, ...] | None] = {}
+    for key in ("allow", "deny"):
+        items = value.get(key)
+        if items is None:
+            lists[key] = None
+        elif not isinstance(items, list) or not items or not all(isinstance(item, str) for item in items):
+            problems.add(_join(path, key), 'expected a non-empty list of strings, e.g. ["login", "logout"]')
+            lists[key] = None
+        else:
+            lists[key] = tuple(items)
+    versions: dict[str, str | None] = {}
+    for key in ("ip", "cidr"):
+        version = value.get(key)
+        if version is not None and version not in IP_VERSIONS:
+            problems.add(_join(path, key), f"expected one of {', '.join(IP_VERSIONS)}, got {version!r}")
+            version = None
+        versions[key] = version
+    return Validation(allow=lists["allow"], deny=lists["deny"] or (), ip=versions["ip"], cidr=versions["cidr"])
+
+
 def _field(data: Any, path: str, problems: _Problems, *, element: bool = False) -> FieldSpec | None:
     if not isinstance(data, dict):
         problems.add(path, "expected a mapping with at least `name` and `type`")
@@ -213,10 +264,19 @@ def _field(data: Any, path: str, problems: _Problems, *, element: bool = False) 
         if kind != "json":
             problems.add(_join(path, "scan"), "`scan` applies to json fields")
         scan = _scan_rules(data["scan"], _join(path, "scan"), problems)
+    validation = _validation(data.get("validate"), kind, _join(path, "validate"), problems)
+    embedded = data.get("isEmbeddedJSON", False)
+    if not isinstance(embedded, bool):
+        problems.add(_join(path, "isEmbeddedJSON"), "expected true or false")
+        embedded = False
+    elif embedded and kind not in _EMBEDDED_TYPES:
+        problems.add(_join(path, "isEmbeddedJSON"), f"isEmbeddedJSON applies to object, array and json fields, "
+                     f"not {kind}")
+        embedded = False
     return FieldSpec(
         name=name or "", type=kind, description=str(data.get("description", "") or ""),
         required=bool(data.get("required", False)), indicators=indicators, is_event_time=bool(event_time),
-        time_formats=formats, fields=children, element=elem, scan=scan,
+        time_formats=formats, fields=children, element=elem, scan=scan, validate=validation, embedded_json=embedded,
     )
 
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from threatmatch.logtypes.checks import Check, compile_check, rewrites
 from threatmatch.logtypes.parsers.clf import SLOTS, clf_parser
 from threatmatch.logtypes.parsers.common import LineParser, ParseResult, coercers
 from threatmatch.logtypes.parsers.csvlines import csv_parser
-from threatmatch.logtypes.parsers.jsonl import JsonLines, RequiredCheck, json_parser
+from threatmatch.logtypes.parsers.jsonl import JsonLines, json_parser
 from threatmatch.logtypes.parsers.spaced import parse_columns, spaced_parser
 from threatmatch.logtypes.parsers.syslog5424 import syslog5424_parser
 from threatmatch.logtypes.parsers.vpcflow import vpcflow_parser
@@ -28,7 +29,7 @@ from threatmatch.logtypes.parsers.zeek_tsv import zeek_parser
 if TYPE_CHECKING:
     from threatmatch.logtypes.schema import FieldSpec, ParserSpec, Schema
 
-__all__ = ["NATIVE_PARSERS", "JsonLines", "LineParser", "ParseResult", "build_parser", "json_state", "required_check",
+__all__ = ["NATIVE_PARSERS", "JsonLines", "LineParser", "ParseResult", "build_parser", "event_check", "json_state",
            "validate_parser"]
 
 NATIVE_PARSERS = ("zeek_tsv", "clf", "spaced", "vpcflow", "syslog_rfc5424")
@@ -109,44 +110,21 @@ def validate_parser(data: Any, fields: tuple[FieldSpec, ...], add: Callable[[str
     return ParserSpec(kind=kind, name=name, options=dict(options))
 
 
-def _required_paths(fields: tuple[FieldSpec, ...], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    found: list[tuple[str, ...]] = []
-    for spec in fields:
-        if spec.required:
-            found.append((*prefix, spec.name))
-            if spec.type == "object":
-                found.extend(_required_paths(spec.fields, (*prefix, spec.name)))
-    return found
-
-
-def _missing(event: dict[str, Any], paths: list[tuple[str, ...]]) -> str | None:
-    for path in paths:
-        value: Any = event
-        for key in path:
-            value = value.get(key) if value.__class__ is dict else None
-        if value is None or value == "":
-            return f"required field {'.'.join(path)} is missing"
-    return None
-
-
-def required_check(schema: Schema) -> RequiredCheck | None:
-    """``event -> reason | None`` for the schema's required fields, or None when nothing is required."""
-    required = _required_paths(schema.fields)
-    if not required:
-        return None
-    return lambda event: _missing(event, required)
+def event_check(schema: Schema) -> Check | None:
+    """``event -> reason | None`` for what the schema asks of every event (``threatmatch.logtypes.checks``)."""
+    return compile_check(schema)
 
 
 def json_state(schema: Schema) -> JsonLines | None:
-    """A fresh incremental parser for a JSON log type (required fields checked), None for other formats."""
+    """A fresh incremental parser for a JSON log type (events checked), None for other formats."""
     spec = schema.parser
     if spec.kind in ("csv", "native"):
         return None
-    return JsonLines(spec.options.get("records") or None, required_check(schema))
+    return JsonLines(spec.options.get("records") or None, event_check(schema), rewrites=rewrites(schema))
 
 
 def build_parser(schema: Schema) -> LineParser:
-    """The line parser of a validated schema (required fields checked on every event)."""
+    """The line parser of a validated schema (every event checked: embedded JSON, required fields, validate)."""
     spec = schema.parser
     typed = coercers(schema.fields)
     options = spec.options
@@ -166,8 +144,8 @@ def build_parser(schema: Schema) -> LineParser:
     elif spec.name == "syslog_rfc5424":
         base = syslog5424_parser()
     else:
-        return json_parser(options.get("records") or None, required_check(schema))
-    check = required_check(schema)
+        return json_parser(options.get("records") or None, event_check(schema))
+    check = event_check(schema)
     if check is None:
         return base
 

@@ -26,7 +26,7 @@ def _kind(value: Any) -> str:
         value.__class__, "null")
 
 
-RequiredCheck = Callable[[dict[str, Any]], "str | None"]
+EventCheck = Callable[[dict[str, Any]], "str | None"]
 
 
 class JsonLines:
@@ -35,12 +35,14 @@ class JsonLines:
     ``buffering`` tells whether a pretty-printed document is being gathered; while it is False, a
     line that decodes on its own may be handed over already decoded with :meth:`emit` (the enrichment
     pipeline's fast output path decodes lines itself and gives back only those it cannot use).
-    ``required`` (when given) rejects events missing a required field.
+    ``check`` (when given) rejects the events it gives a reason for (``threatmatch.logtypes.checks``); ``rewrites``
+    says that it may change an event in place (decoding embedded JSON), so the event no longer equals its line.
     """
 
-    def __init__(self, records: str | None = None, required: RequiredCheck | None = None) -> None:
+    def __init__(self, records: str | None = None, check: EventCheck | None = None, *, rewrites: bool = False) -> None:
         self.records = records
-        self.required = required
+        self.check = check
+        self.rewrites = rewrites
         self._buffer: list[bytes | str] = []
         self._size = 0
         self._start = 0
@@ -64,8 +66,8 @@ class JsonLines:
         yield self._checked(number, value)
 
     def _checked(self, number: int, event: dict[str, Any]) -> ParseResult:
-        if self.required is not None:
-            reason = self.required(event)
+        if self.check is not None:
+            reason = self.check(event)
             if reason is not None:
                 return number, None, reason
         return number, event, None
@@ -114,11 +116,11 @@ class JsonLines:
             yield start, None, f"invalid JSON document (lines {start}-{number}): input ended before the document closed"
 
 
-def json_parser(records: str | None = None, required: RequiredCheck | None = None) -> LineParser:
+def json_parser(records: str | None = None, check: EventCheck | None = None) -> LineParser:
     """A JSON-lines parser; ``records`` names a wrapper key whose list elements are the events."""
 
     def parse(lines: Iterable[bytes | str]) -> Iterator[ParseResult]:
-        state = JsonLines(records, required)
+        state = JsonLines(records, check)
         feed = state.feed
         number = 0
         for number, line in enumerate(lines, 1):
