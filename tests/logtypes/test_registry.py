@@ -47,7 +47,7 @@ def test_validation_names_every_bad_path() -> None:
     ({"fields": [{"name": "a", "type": "timestamp", "timeFormat": "iso"}]}, "fields[0].timeFormat"),
     ({"fields": [{"name": "a", "type": "string", "indicator": ["ip"]}]}, "fields[0].indicator"),
     ({"fields": [{"name": "p_x", "type": "string"}]}, "fields[0].name"),
-    ({"fields": [{"name": "a", "type": "string"}], "parser": {"regex": {}}}, "parser.regex"),
+    ({"fields": [{"name": "a", "type": "string"}], "parser": {"regex": {}}}, "parser.regex.match"),
     ({"fields": [{"name": "a", "type": "string"}], "parser": {"native": {"name": "zeek"}}}, "parser.native.name"),
     ({"fields": [{"name": "a", "type": "string"}], "parser": {"csv": {"columns": ["b"]}}}, "parser.csv.columns[0]"),
     ({"fields": [{"name": "a", "type": "json", "scan": "gcp"}]}, "fields[0].scan"),

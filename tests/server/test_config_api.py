@@ -125,6 +125,34 @@ fields:
             "sql": "SELECT line, raw FROM rejects WHERE log_type = 'Custom.Gate' ORDER BY line"}).json()["rows"]
         assert kept == [[2, lines[1].decode()], [3, lines[2].decode()]]
 
+    def test_fastmatch_and_regex_schemas_ingest_text_lines(self, live: LiveServer) -> None:
+        """Panther's text parsers in a schema added over the API: text lines are parsed and enriched, a line that
+        fits no pattern is rejected with where it stopped; a regex RE2 refuses is a 422 naming its reason."""
+        body = b"""schema: Custom.Fw
+parser:
+  fastmatch:
+    match: ['%{time} %{action} src=%{src} dst=%{dst}']
+fields:
+  - {name: time, type: timestamp, timeFormat: rfc3339, isEventTime: true}
+  - {name: action, type: string}
+  - {name: src, type: string, indicators: [ip]}
+  - {name: dst, type: string, indicators: [ip]}
+"""
+        assert live.client.post("/api/v1/logtypes", content=body).status_code == 201
+        report = live.client.post("/api/v1/ingest/Custom.Fw", content=b"2026-01-01T00:00:00Z DROP src=198.51.100.7 "
+                                  b"dst=10.0.0.5\n2026-01-01T00:00:01Z ACCEPT 198.51.100.8").json()
+        assert (report["accepted"], report["rejected"]) == (1, 1), report
+        assert report["rejects"][0]["reason"] == ("the line does not match the fastmatch pattern: expected ' src=' "
+                                                  "after %{action} (from character 22)")
+        rows = live.client.post("/api/v1/search", json={
+            "sql": "SELECT action, p_any_ip_addresses, p_event_time FROM custom_fw"}).json()["rows"]
+        assert rows == [["DROP", ["10.0.0.5", "198.51.100.7"], "2026-01-01 00:00:00.000"]]
+        refused = live.client.post("/api/v1/logtypes", content=b"schema: Custom.Rx\nparser:\n  regex:\n    match: "
+                                   b"['(?<=a)%{WORD:w}']\nfields:\n  - {name: w, type: string}\n")
+        assert refused.status_code == 422
+        assert "parser.regex.match: not a valid RE2 expression: invalid perl operator: (?<=" in \
+            refused.json()["error"]["message"]
+
     @pytest.mark.parametrize(("body", "words"), [
         (b"fields: []", "needs a name"),
         (b"schema: [unclosed", "not valid YAML"),

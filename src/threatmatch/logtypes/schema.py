@@ -86,7 +86,8 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class ParserSpec:
-    """Input format: ``json`` (default, JSON lines), ``csv`` or ``native`` (one of our text parsers)."""
+    """Input format: ``json`` (default, JSON lines), ``csv``, ``fastmatch``, ``regex`` or ``native`` (one of our
+    text parsers)."""
 
     kind: str = "json"
     name: str = "json"

@@ -4,6 +4,8 @@
 
 * ``json: {records: Records}`` (or no ``parser`` at all): JSON lines / documents;
 * ``csv: {delimiter, hasHeader, columns, emptyValues, trimSpace}`` (Panther's shape);
+* ``fastmatch: {match, emptyValues, trimSpace, expandFields}`` and ``regex: {match, patternDefinitions,
+  emptyValues, trimSpace, expandFields}`` (Panther's text parsers);
 * ``native: {name: NAME, ...}`` with NAME one of ``zeek_tsv``, ``clf``, ``spaced``, ``vpcflow``,
   ``syslog_rfc5424`` (options per parser module).
 
@@ -20,7 +22,9 @@ from threatmatch.logtypes.checks import Check, compile_check, rewrites
 from threatmatch.logtypes.parsers.clf import SLOTS, clf_parser
 from threatmatch.logtypes.parsers.common import LineParser, ParseResult, coercers
 from threatmatch.logtypes.parsers.csvlines import csv_parser
+from threatmatch.logtypes.parsers.fastmatch import check_fastmatch, fastmatch_parser
 from threatmatch.logtypes.parsers.jsonl import JsonLines, json_parser
+from threatmatch.logtypes.parsers.regex import check_regex, regex_parser
 from threatmatch.logtypes.parsers.spaced import parse_columns, spaced_parser
 from threatmatch.logtypes.parsers.syslog5424 import syslog5424_parser
 from threatmatch.logtypes.parsers.vpcflow import vpcflow_parser
@@ -33,8 +37,7 @@ __all__ = ["NATIVE_PARSERS", "JsonLines", "LineParser", "ParseResult", "build_pa
            "validate_parser"]
 
 NATIVE_PARSERS = ("zeek_tsv", "clf", "spaced", "vpcflow", "syslog_rfc5424")
-_KINDS = ("json", "csv", "native")
-_UNSUPPORTED = {"regex": "Panther's regex parser", "fastmatch": "Panther's fastmatch parser"}
+_KINDS = ("json", "csv", "fastmatch", "regex", "native")
 
 
 def _check_names(names: Iterable[str], top: set[str], path: str, add: Callable[[str, str], None]) -> None:
@@ -83,9 +86,6 @@ def validate_parser(data: Any, fields: tuple[FieldSpec, ...], add: Callable[[str
         add("parser", f"expected exactly one of {', '.join(_KINDS)}, e.g. parser: {{native: {{name: zeek_tsv}}}}")
         return ParserSpec()
     kind, options = next(iter(data.items()))
-    if kind in _UNSUPPORTED:
-        add(f"parser.{kind}", f"{_UNSUPPORTED[kind]} is not supported; use csv or a native parser")
-        return ParserSpec()
     if kind not in _KINDS:
         add(f"parser.{kind}", f"unknown parser (known: {', '.join(_KINDS)})")
         return ParserSpec()
@@ -105,6 +105,10 @@ def validate_parser(data: Any, fields: tuple[FieldSpec, ...], add: Callable[[str
             _check_names([str(c) for c in columns], top, "parser.csv.columns", add)
         if not columns and not options.get("hasHeader"):
             add("parser.csv", "give `columns` or set `hasHeader: true`")
+    elif kind == "fastmatch":
+        check_fastmatch(options, top, add)
+    elif kind == "regex":
+        check_regex(options, top, add)
     elif kind == "json" and not isinstance(options.get("records", ""), str):
         add("parser.json.records", "expected the name of the wrapper key, e.g. Records")
     return ParserSpec(kind=kind, name=name, options=dict(options))
@@ -118,7 +122,7 @@ def event_check(schema: Schema) -> Check | None:
 def json_state(schema: Schema) -> JsonLines | None:
     """A fresh incremental parser for a JSON log type (events checked), None for other formats."""
     spec = schema.parser
-    if spec.kind in ("csv", "native"):
+    if spec.kind != "json":
         return None
     return JsonLines(spec.options.get("records") or None, event_check(schema), rewrites=rewrites(schema))
 
@@ -131,6 +135,10 @@ def build_parser(schema: Schema) -> LineParser:
     base: LineParser
     if spec.kind == "csv":
         base = csv_parser(options, typed)
+    elif spec.kind == "fastmatch":
+        base = fastmatch_parser(options, typed)
+    elif spec.kind == "regex":
+        base = regex_parser(options, typed)
     elif spec.name == "zeek_tsv":
         base = zeek_parser()
     elif spec.name == "clf":

@@ -1,0 +1,101 @@
+"""Panther's ``regex`` parser: each text line searched with one RE2 expression whose named groups are the fields.
+
+Options (Panther's): ``match`` (a list of parts joined as they are, without spaces, into one expression; grok
+references ``%{NAME:field}`` allowed, see ``grok``), ``patternDefinitions`` (name -> expression, usable as
+``%{NAME}``), ``emptyValues``, ``trimSpace``, ``expandFields`` (as for ``fastmatch``).
+
+The expression is searched in the line (anchor it with ``^``/``$`` to match the whole line); every named group that
+took part in the match sets its field, the others leave it absent. RE2 (the engine Panther uses) runs in time linear
+in the line whatever the expression, so a hostile line cannot stall the parser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, cast
+
+import re2  # type: ignore[import-untyped]
+
+from threatmatch.logtypes.parsers.common import Coercer, LineParser, Reject, line_by_line
+from threatmatch.logtypes.parsers.fastmatch import check_text_options, expander, text_event
+from threatmatch.logtypes.parsers.grok import GrokError, expand
+
+__all__ = ["check_regex", "compile_regex", "regex_parser"]
+
+
+class _Match(Protocol):
+    def groupdict(self) -> dict[str, str | None]: ...
+
+
+class Compiled(Protocol):
+    """The part of an RE2 expression used here."""
+
+    groupindex: dict[str, int]
+
+    def search(self, text: str) -> _Match | None: ...
+
+
+def _options() -> Any:
+    options = re2.Options()
+    options.log_errors = False  # errors are raised (and reported with the schema path), not printed
+    return options
+
+
+def compile_regex(options: dict[str, Any]) -> Compiled:
+    """The expression of validated ``parser.regex`` options; ``ValueError`` says why it does not compile."""
+    parts = options.get("match")
+    text = "".join([parts] if isinstance(parts, str) else parts or [])
+    definitions = {str(k): str(v) for k, v in (options.get("patternDefinitions") or {}).items()}
+    expression = expand(text, definitions)
+    try:
+        return cast(Compiled, re2.compile(expression, _options()))
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValueError(f"not a valid RE2 expression: {reason}") from None
+
+
+def regex_parser(options: dict[str, Any], typed: dict[str, Coercer]) -> LineParser:
+    """Parser for lines searched with a Panther regex (options already validated)."""
+    expression = compile_regex(options)
+    names = list(expression.groupindex)
+    empty = frozenset(str(value) for value in options.get("emptyValues", []) or [])
+    trim = bool(options.get("trimSpace", False))
+    expand_fields = expander(options.get("expandFields") or {})
+    search = expression.search
+
+    def row(line: str) -> dict[str, Any]:
+        found = search(line)
+        if found is None:
+            raise Reject("the line does not match the regex pattern of this log type")
+        groups = found.groupdict()
+        values = {name: value for name in names if (value := groups.get(name)) is not None}
+        return text_event(values, trim, empty, expand_fields, typed)
+
+    return line_by_line(row)
+
+
+def check_regex(options: dict[str, Any], top: set[str], add: Callable[[str, str], None]) -> None:
+    """Validate ``parser.regex`` options against the schema's top-level fields."""
+    path = "parser.regex"
+    parts = options.get("match")
+    if isinstance(parts, str):
+        parts = [parts]
+    if not isinstance(parts, list) or not parts or not all(isinstance(part, str) for part in parts):
+        add(f"{path}.match", "expected a non-empty list of expression parts such as '%{IP:client} %{GREEDYDATA:rest}'")
+        return
+    definitions = options.get("patternDefinitions", {}) or {}
+    if not isinstance(definitions, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                    for k, v in definitions.items()):
+        add(f"{path}.patternDefinitions", "expected a mapping of NAME -> expression")
+        return
+    try:
+        expression = compile_regex(options)
+    except (GrokError, ValueError) as exc:
+        add(f"{path}.match", str(exc))
+        return
+    if not expression.groupindex:
+        add(f"{path}.match", "captures no field: name groups with %{PATTERN:field} or (?P<field>...)")
+    for name in expression.groupindex:
+        if name not in top:
+            add(f"{path}.match", f"group {name!r} is not a top-level field of this schema")
+    check_text_options(options, top, path, add)
