@@ -249,3 +249,22 @@ def test_regex_matching_time_stays_linear_on_hostile_lines() -> None:
     line = "a" * 100_000 + "!"
     assert list(LogType(load_schema(schema), builtin=False).parse([line, "aaa"])) == [
         (1, None, "the line does not match the regex pattern of this log type"), (2, {"a": "aaa"}, None)]
+
+
+def test_the_docs_list_every_built_in_grok_pattern() -> None:
+    from pathlib import Path
+
+    from threatmatch.logtypes.parsers.grok import BUILTIN
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "logtypes.md").read_text(encoding="utf-8")
+    listed = text.split("built in: `", 1)[1].split("`", 1)[0].split()
+    assert sorted(listed) == sorted(BUILTIN)
+
+
+@given(st.ip_addresses())
+def test_the_ip_pattern_takes_any_address_written_short_or_long(address: Any) -> None:
+    schema = {"schema": "Custom.Ip", "parser": {"regex": {"match": ["^%{IP:a}$"]}},
+              "fields": [{"name": "a", "type": "string"}]}
+    forms = {str(address), address.exploded}
+    results = list(LogType(load_schema(schema), builtin=False).parse(sorted(forms)))
+    assert [event for _, event, _ in results] == [{"a": form} for form in sorted(forms)]

@@ -20,6 +20,7 @@ from typing import Any
 
 from threatmatch.detect import AlertManager, RuleSet
 from threatmatch.detect.alerts import DEFAULT_ALERT_LIMIT, RULE_ERROR, SYSTEM_ERROR
+from threatmatch.detect.classification import ClassificationAlerts
 from threatmatch.enrich.config import EnrichmentConfig
 from threatmatch.enrich.live import LiveTable
 from threatmatch.enrich.pipeline import Pipeline
@@ -48,6 +49,7 @@ class Engine:
         self._rule_paths = tuple(rule_paths)
         self.core = IngestCore(home, tables, rule_paths=self._rule_paths, batch_size=batch_size)
         self._alerts = AlertManager(self.core.ruleset, alert_limit=alert_limit)
+        self._classification = ClassificationAlerts()
         self._alerts_lock = threading.Lock()
         self.sink = LakeSink(home)  # writes happen in a writer process
         self.lake = Lake(home)  # this process only searches (after sink.flush())
@@ -126,6 +128,16 @@ class Engine:
                 log.warning("alert limit: %s (GET /api/v1/alerts/%s)", alert.get("error"), alert.get("alert_id"))
         return alerts
 
+    def _classified(self, log_type: str, rejected: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+        """The classification-failure alert of ``log_type`` counting ``rejected`` (logged when it opens)."""
+        with self._alerts_lock:
+            alert = self._classification.process(log_type, rejected, now)
+        assert alert is not None
+        if alert["created_at"] == alert["updated_at"] and alert["event_count"] == len(rejected):
+            log.warning("lines of %s were rejected: %s line(s), first reason %r (GET /api/v1/alerts/%s)",
+                        log_type, len(rejected), alert["alert_context"]["first_reason"], alert["alert_id"])
+        return alert
+
     def ingest(self, log_type: str, lines: list[bytes]) -> IngestReport:
         """Process ``lines`` (in a worker when there are workers) and commit the result."""
         if self.pool is not None:
@@ -140,7 +152,10 @@ class Engine:
         latency = self.metrics.enrich_latency.labels(report.log_type)
         for seconds in done.latencies:
             latency.observe(seconds)
-        alerts = self._fold(done.matches, datetime.now(UTC))
+        now = datetime.now(UTC)
+        alerts = self._fold(done.matches, now)
+        if done.rejected_lines:
+            alerts.append(self._classified(report.log_type, done.rejected_lines, now))
         if report.rule_errors:
             for result in done.matches:
                 if result.error is not None:
