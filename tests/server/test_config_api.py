@@ -153,6 +153,29 @@ fields:
         assert "parser.regex.match: not a valid RE2 expression: invalid perl operator: (?<=" in \
             refused.json()["error"]["message"]
 
+    def test_try_a_schema_on_sample_lines_without_saving_it(self, live: LiveServer) -> None:
+        """`POST /api/v1/logtypes/test` parses and normalises sample lines as ingestion would and saves nothing; a bad
+        schema or body is a 422 saying what is wrong."""
+        schema = ("schema: Custom.Tried\nparser:\n  regex:\n"
+                  "    match: ['^%{IP:client} %{WORD:verb} %{GREEDYDATA:path}$']\n"
+                  "fields:\n  - {name: client, type: string, indicators: [ip]}\n  - {name: verb, type: string}\n"
+                  "  - {name: path, type: string}\n")
+        answer = live.client.post("/api/v1/logtypes/test", json={
+            "schema": schema, "lines": "192.0.2.7 GET /index.html\n<img src=x onerror=alert(1)>\n"})
+        assert answer.status_code == 200, answer.text
+        data = answer.json()
+        assert (data["log_type"], data["lines"], data["parsed"], data["rejected"]) == ("Custom.Tried", 2, 1, 1)
+        assert data["events"][0]["p_any_ip_addresses"] == ["192.0.2.7"] and data["events"][0]["verb"] == "GET"
+        assert data["rejects"] == [{"line": 2, "raw": "<img src=x onerror=alert(1)>",
+                                    "reason": "the line does not match the regex pattern of this log type"}]
+        assert live.client.get("/api/v1/logtypes/Custom.Tried").status_code == 404  # nothing saved
+        bad = live.client.post("/api/v1/logtypes/test", json={"schema": schema.replace("%{WORD:verb}", "%{WROD:verb}"),
+                                                             "lines": "x"})
+        assert bad.status_code == 422 and "unknown pattern %{WROD}" in bad.json()["error"]["message"]
+        missing = live.client.post("/api/v1/logtypes/test", json={"schema": schema})
+        assert missing.status_code == 422 and "lines: Field required" in missing.json()["error"]["message"]
+        assert live.anonymous().post("/api/v1/logtypes/test", json={"schema": schema, "lines": ""}).status_code == 401
+
     @pytest.mark.parametrize(("body", "words"), [
         (b"fields: []", "needs a name"),
         (b"schema: [unclosed", "not valid YAML"),

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
-from threatmatch.cli.context import echo_json, out, state, warn
+from threatmatch.cli.context import echo_json, err, out, state, warn
 from threatmatch.logtypes import FieldSpec, LogType, LogTypeRegistry
-from threatmatch.logtypes.schema import Validation
+from threatmatch.logtypes.schema import Validation, load_schema_file
+from threatmatch.logtypes.trial import DEFAULT_KEEP, try_schema
 
 
 def _registry() -> LogTypeRegistry:
@@ -141,6 +143,38 @@ def add_type(file: Path) -> None:
     out.print(f"added log type [bold]{escape(log_type.name)}[/] ({log_type.input_format}); "
               f"default selectors: {', '.join(log_type.indicator_fields) or '(none)'}")
     _warn(log_type)
+
+
+@log_types.command("test")
+@click.argument("schema_file", metavar="SCHEMA", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("sample", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON summary object instead of events and messages.")
+@click.option("--show", default=DEFAULT_KEEP, show_default=True, metavar="N",
+              type=click.IntRange(min=0), help="Print at most N parsed events.")
+def test_type(schema_file: Path, sample: Path, as_json: bool, show: int) -> None:
+    """Try a custom schema on sample log lines without saving it: print the events it makes (with their p_* and
+    p_any_* fields) and every line it rejects with the reason. Exits 1 when a line is rejected."""
+    schema = load_schema_file(schema_file)
+    with click.open_file(str(sample), "rb") as handle:
+        lines = handle.read().splitlines()
+    trial = try_schema(schema, lines, now=datetime.now(UTC), keep=show)
+    if as_json:
+        echo_json({"log_type": trial.log_type, "lines": trial.lines, "parsed": trial.parsed,
+                   "rejected": trial.rejected, "events": trial.events,
+                   "rejects": [{"line": n, "reason": r, "raw": raw} for n, r, raw in trial.rejects],
+                   "warnings": list(schema.warnings)})
+    else:
+        for event in trial.events:
+            echo_json(event)
+        for number, reason, _ in trial.rejects:
+            err.print(f"[red]rejected:[/] line {number}: {escape(reason)}")
+        shown = f" ({len(trial.events)} shown)" if len(trial.events) < trial.parsed else ""
+        click.echo(f"{trial.log_type}: {trial.lines:,} lines, {trial.parsed:,} events{shown}, "
+                   f"{trial.rejected:,} rejected", err=True)
+        for warning in schema.warnings:
+            warn(warning)
+    if trial.rejected:
+        raise SystemExit(1)
 
 
 COMMANDS: list[click.Command] = [log_types]

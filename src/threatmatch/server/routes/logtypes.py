@@ -1,17 +1,21 @@
-"""Log types: list the built-in and custom schemas, show one, add a custom schema."""
+"""Log types: list the built-in and custom schemas, show one, add a custom schema, try one on sample lines."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from threatmatch.errors import SchemaError
+from threatmatch.logtypes.schema import load_schema
+from threatmatch.logtypes.trial import try_schema
 from threatmatch.server.body import read_body
 from threatmatch.server.deps import ServiceDep, TokenDep
 from threatmatch.server.errors import ApiError
@@ -30,6 +34,49 @@ def summary(kind: Any) -> dict[str, Any]:
 @router.get("", summary="Every log type")
 def list_log_types(service: ServiceDep, _: TokenDep) -> dict[str, Any]:
     return {"log_types": [summary(kind) for kind in service.engine.registry]}
+
+
+MAX_TRIAL_BYTES = 8 * 1024 * 1024
+MAX_TRIAL_EVENTS = 100
+MAX_TRIAL_REJECTS = 1000
+
+
+class SchemaTrial(BaseModel):
+    """A schema (YAML or JSON text) and sample lines to try it on."""
+
+    schema_text: str = Field(alias="schema", description="The schema, as `POST /api/v1/logtypes` takes it.")
+    lines: str = Field(description="Sample log lines, one record per line (JSON lines or the schema's text format).")
+
+
+def trial_of(body: SchemaTrial) -> dict[str, Any]:
+    text = body.schema_text.encode()
+    _check_document(text)
+    try:
+        schema = load_schema(yaml.safe_load(text), "schema")
+    except SchemaError as exc:
+        raise ApiError(422, "bad_schema", str(exc), exc.path or None) from None
+    trial = try_schema(schema, body.lines.splitlines(), now=datetime.now(UTC), keep=MAX_TRIAL_EVENTS)
+    return {"log_type": trial.log_type, "lines": trial.lines, "parsed": trial.parsed, "rejected": trial.rejected,
+            "events": trial.events, "rejects": [{"line": n, "reason": r, "raw": raw}
+                                                for n, r, raw in trial.rejects[:MAX_TRIAL_REJECTS]],
+            "warnings": list(schema.warnings)}
+
+
+@router.post("/test", summary="Try a schema on sample lines without saving it", openapi_extra={"requestBody": {
+    "required": True, "content": {"application/json": {"schema": SchemaTrial.model_json_schema(by_alias=True)}}}})
+async def test_log_type(request: Request, _: TokenDep) -> dict[str, Any]:
+    """Body: `{"schema": "<YAML or JSON text>", "lines": "<sample lines>"}`. Parses and normalises the lines as
+    ingestion would and returns the events (the first 100, with their `p_*` and `p_any_*` fields), every rejected
+    line with its number, reason and raw text (the first 1,000), and the schema's warnings. Nothing is saved; a bad
+    schema is a 422 naming the field path."""
+    raw = await read_body(request, MAX_TRIAL_BYTES)
+    try:
+        body = SchemaTrial.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+        raise ApiError(422, "bad_request", f"expected {{\"schema\": \"...\", \"lines\": \"...\"}}: {problems}") \
+            from None
+    return await run_in_threadpool(trial_of, body)
 
 
 @router.get("/{name}", summary="One log type with its field paths (selector candidates)")
