@@ -308,3 +308,34 @@ def test_detections_page_links_to_a_rules_errors(page: Page) -> None:
     expect(page.locator("#rule_id")).to_have_value("Test.BrokenOnMarker")
     expect(page.locator("#alerts-table tbody tr")).to_have_count(1)
     expect(page.locator("#alerts-table .rule-error")).to_have_count(1)
+
+
+def test_a_custom_log_type_is_tested_on_sample_lines_then_saved(page: Page) -> None:
+    """Log types → New log type: a schema with a mistake is refused with its path; the fixed one, tested on sample
+    lines, shows the event it makes and the rejected line (raw text inert); Save adds it to the list."""
+    schema = ("schema: Custom.Firewall\nparser:\n  fastmatch:\n    match: ['%{time} %{action} src=%{src} dst=%{dst}']\n"
+              "fields:\n  - {name: time, type: timestamp, timeFormat: rfc3339, isEventTime: true}\n"
+              "  - {name: action, type: string, validate: {allow: [DROP, ACCEPT]}}\n"
+              "  - {name: src, type: string, indicators: [ip]}\n  - {name: dst, type: string, indicators: [ip]}\n")
+    hostile = '2026-01-01T00:00:01Z <img src=x onerror="window.__xss = 5"> src=192.0.2.1 dst=192.0.2.2'
+    page.goto("/logtypes")
+    page.click("#new-logtype")
+    page.fill("#schema", schema.replace("%{dst}']", "%{dest}']"))
+    page.fill("#sample", "2026-01-01T00:00:00Z DROP src=198.51.100.7 dst=10.0.0.5\n" + hostile)
+    page.click("#test-schema")
+    expect(page.locator("#schema-error")).to_contain_text(
+        "parser.fastmatch.match[0]: %{dest} is not a top-level field of this schema")
+    page.fill("#schema", schema)
+    page.click("#test-schema")
+    expect(page.locator("#trial-summary")).to_have_text("2 line(s): 1 event(s), 1 rejected.")
+    expect(page.locator("#trial-events")).to_contain_text('"p_any_ip_addresses"')
+    reject = page.locator("#trial-rejects tbody tr")
+    expect(reject).to_have_count(1)
+    expect(reject).to_contain_text('is not in validate.allow ("DROP", "ACCEPT")')
+    expect(reject.locator("td.mono")).to_have_text(hostile)
+    assert page.evaluate("window.__xss") is None and page.locator("#trial img").count() == 0
+    shot(page, "18-new-log-type")
+    page.click("#save-schema")
+    page.wait_for_url("**/logtypes")
+    expect(page.locator(".flash, [role=status]").first).to_contain_text("Added log type Custom.Firewall")
+    expect(page.locator("#logtypes-table tbody tr", has_text="Custom.Firewall")).to_contain_text("fastmatch")

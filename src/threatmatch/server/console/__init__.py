@@ -7,9 +7,9 @@ from fastapi import APIRouter
 
 def router() -> APIRouter:
     """All console pages."""
-    from threatmatch.server.console import config_pages, enrichments, investigate, login, providers
+    from threatmatch.server.console import config_pages, enrichments, investigate, login, providers, schemas
 
     combined = APIRouter(include_in_schema=False)
-    for module in (login, enrichments, providers, config_pages, investigate):
+    for module in (login, enrichments, providers, config_pages, schemas, investigate):
         combined.include_router(module.router)
     return combined
