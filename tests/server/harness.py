@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -40,6 +41,15 @@ class LiveServer:
     def anonymous(self) -> httpx.Client:
         """A client without credentials (for auth-failure tests)."""
         return httpx.Client(base_url=self.base_url, timeout=30)
+
+    def console(self) -> httpx.Client:
+        """A client signed in to the console (through the login form, with its CSRF token)."""
+        client = self.anonymous()
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+        assert csrf, "the login page carries a CSRF field"
+        signed_in = client.post("/login", data={"csrf_token": csrf.group(1), "token": self.token, "next": "/"})
+        assert signed_in.status_code in (302, 303), signed_in.text
+        return client
 
 
 def create_token(home: Home, name: str) -> str:

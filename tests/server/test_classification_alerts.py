@@ -5,7 +5,6 @@ API, the console (escaped) and the service log; the accepted lines are stored as
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 
 import orjson
@@ -52,10 +51,7 @@ def test_rejected_lines_raise_one_system_error_per_log_type(live: LiveServer,
     kept = live.client.post("/api/v1/search", json={"sql": "SELECT count(*) FROM rejects"}).json()
     assert kept["rows"][0][0] == 3
 
-    client = live.anonymous()
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
-    assert csrf
-    client.post("/login", data={"csrf_token": csrf.group(1), "token": live.token, "next": "/alerts"})
+    client = live.console()
     listing = client.get("/alerts", params={"alert_type": "SYSTEM_ERROR"})
     assert "Log classification failures: AWS.CloudTrail" in listing.text
     page = client.get(f"/alerts/{alert['alert_id']}").text

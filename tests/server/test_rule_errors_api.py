@@ -106,11 +106,7 @@ def test_the_console_shows_a_rule_error_as_text(live: LiveServer) -> None:
     """An error message quotes event data (attacker-controlled): the console lists and shows it inert."""
     report = _ingest(live, [cloudtrail(1, ATTACK)])
     assert report["rule_errors"] == 1
-    client = live.anonymous()
-    page = client.get("/login")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert csrf
-    client.post("/login", data={"csrf_token": csrf.group(1), "token": live.token, "next": "/alerts"})
+    client = live.console()
     listing = client.get("/alerts", params={"alert_type": "RULE_ERROR"})
     assert listing.status_code == 200
     assert 'class="badge bad rule-error"' in listing.text and "Known agents only" in listing.text

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from tests.detect.rulefiles import write_rule
 from tests.server.harness import LiveServer, run_server
@@ -30,14 +29,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = ServerSettings(run_scheduler=False, ingest_workers=0, rule_paths=(rules,))
     with run_server(tmp_path_factory.mktemp("home"), settings) as server:
         yield server
-
-
-def _console(live: LiveServer) -> httpx.Client:
-    client = live.anonymous()
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
-    assert csrf
-    client.post("/login", data={"csrf_token": csrf.group(1), "token": live.token, "next": "/rules"})
-    return client
 
 
 def test_the_api_lists_every_rule_and_every_load_problem(live: LiveServer) -> None:
@@ -69,7 +60,7 @@ def test_the_api_needs_a_token(live: LiveServer) -> None:
 def test_the_console_lists_rules_and_problems_as_text(live: LiveServer) -> None:
     """The Detections page shows every rule with links to its alerts and errors, and each load problem; a display
     name with markup is shown as text."""
-    page = _console(live).get("/rules")
+    page = live.console().get("/rules")
     assert page.status_code == 200
     assert page.text.count('<tr>') - 1 == len(live.client.get("/api/v1/rules").json()["rules"])  # + header row
     assert "&lt;b&gt;Bold&lt;/b&gt; login rule" in page.text and SHOUTY not in page.text
@@ -84,7 +75,7 @@ def test_the_alerts_page_filters_by_rule(live: LiveServer) -> None:
            b'"eventSource":"signin.amazonaws.com","awsRegion":"us-east-1","sourceIPAddress":"192.0.2.1"}'
     for _ in range(3):  # Threshold 3
         assert live.client.post("/api/v1/ingest/AWS.CloudTrail", content=body).json()["accepted"] == 1
-    console = _console(live)
+    console = live.console()
     matches = console.get("/alerts", params={"rule_id": "Custom.Login", "alert_type": "RULE_MATCH"})
     assert matches.status_code == 200 and matches.text.count("<td class=\"mono\">Custom.Login</td>") == 1
     assert 'value="Custom.Login"' in matches.text

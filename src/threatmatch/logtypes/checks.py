@@ -113,6 +113,18 @@ def _decode(text: str, kind: str, where: str, suffix: str) -> tuple[Any, str | N
     return value, None
 
 
+def _apply(value: Any, embedded: str | None, node: _Node | None, here: str, suffix: str) -> tuple[Any, str | None]:
+    """One present value: decoded first when it is embedded JSON text (``embedded``: the field's type), then checked
+    by ``node``; the (possibly decoded) value and the reason it fails, if any."""
+    if embedded is not None and value.__class__ is str and value.strip():
+        value, reason = _decode(value, embedded, here, suffix)
+        if reason is not None:
+            return value, reason
+    if node is not None and value is not None:
+        return value, node(value, here)
+    return value, None
+
+
 def _node(spec: FieldSpec, suffix: str) -> _Node | None:
     """The work on one field's value and below it, or None when there is none."""
     if spec.type == "object":
@@ -141,16 +153,11 @@ def _object(fields: tuple[FieldSpec, ...], suffix: str) -> _Node | None:
                     return f"required field {where}.{name} is missing" if where else \
                         f"required field {name} is missing"
                 continue
-            here = f"{where}.{name}" if where else name
-            if embedded is not None and value.__class__ is str and value.strip():
-                value, reason = _decode(value, embedded, here, suffix)
-                if reason is not None:
-                    return reason
-                obj[name] = value
-            if node is not None and value is not None:
-                reason = node(value, here)
-                if reason is not None:
-                    return reason
+            decoded, reason = _apply(value, embedded, node, f"{where}.{name}" if where else name, suffix)
+            if reason is not None:
+                return reason
+            if decoded is not value:
+                obj[name] = decoded
         return None
 
     return visit
@@ -168,16 +175,11 @@ def _array(element: FieldSpec, suffix: str) -> _Node | None:
         for index, item in enumerate(items):
             if item is None:
                 continue
-            here = f"{where}[{index}]"
-            if embedded is not None and item.__class__ is str and item.strip():
-                item, reason = _decode(item, embedded, here, suffix)
-                if reason is not None:
-                    return reason
-                items[index] = item
-            if node is not None and item is not None:
-                reason = node(item, here)
-                if reason is not None:
-                    return reason
+            decoded, reason = _apply(item, embedded, node, f"{where}[{index}]", suffix)
+            if reason is not None:
+                return reason
+            if decoded is not item:
+                items[index] = decoded
         return None
 
     return visit

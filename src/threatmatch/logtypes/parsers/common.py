@@ -1,7 +1,9 @@
-"""Shared pieces of the text parsers: line decoding, schema-driven type coercion, results."""
+"""Shared pieces of the text parsers: line decoding, schema-driven type coercion, results, and the options
+``fastmatch`` and ``regex`` share (``emptyValues``, ``trimSpace``, ``expandFields``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -133,3 +135,57 @@ def coerce_into(event: dict[str, Any], name: str, text: str, typed: dict[str, Co
         event[name] = convert(text)
     except Reject as exc:
         raise Reject(f"field {name}: {exc}") from None
+
+
+PLACEHOLDER = re.compile(r"%\{([^{}]*)\}")  # ``%{name}`` in fastmatch patterns, grok and expandFields templates
+
+
+def text_list(value: Any) -> list[str] | None:
+    """``match:`` as a list of strings (one string is a list of one); None when it is anything else or empty."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(item, str) for item in items):
+        return None
+    return items
+
+
+def text_event(values: dict[str, str], trim: bool, empty: frozenset[str],
+               expand: Callable[[dict[str, str]], dict[str, str]], typed: dict[str, Coercer]) -> dict[str, Any]:
+    """The event of captured text values: trimmed (``trimSpace``), ``expandFields`` added from them, the
+    ``emptyValues`` left out, the rest converted to the schema types (``Reject`` names a bad field)."""
+    if trim:
+        values = {name: value.strip() for name, value in values.items()}
+    event: dict[str, Any] = {}
+    for name, value in expand(values).items():
+        if value not in empty:
+            coerce_into(event, name, value, typed)
+    return event
+
+
+def expander(templates: dict[str, str]) -> Callable[[dict[str, str]], dict[str, str]]:
+    """``expandFields``: each named field set from its template (``%{field}`` = a captured value, "" if none)."""
+    if not templates:
+        return lambda values: values
+
+    def expand(values: dict[str, str]) -> dict[str, str]:
+        out = dict(values)
+        for name, template in templates.items():
+            out[name] = PLACEHOLDER.sub(lambda found: values.get(found.group(1).strip(), ""), template)
+        return out
+
+    return expand
+
+
+def check_text_options(options: dict[str, Any], top: set[str], path: str, add: Callable[[str, str], None]) -> None:
+    """``emptyValues``, ``trimSpace`` and ``expandFields``, shared by fastmatch and regex."""
+    empty = options.get("emptyValues", [])
+    if not isinstance(empty, list) or not all(isinstance(value, str) for value in empty):
+        add(f"{path}.emptyValues", "expected a list of strings, e.g. ['-']")
+    if not isinstance(options.get("trimSpace", False), bool):
+        add(f"{path}.trimSpace", "expected true or false")
+    expand = options.get("expandFields", {}) or {}
+    if not isinstance(expand, dict) or not all(isinstance(v, str) for v in expand.values()):
+        add(f"{path}.expandFields", "expected a mapping of field name -> text template such as '%{host}:%{port}'")
+        return
+    for name in expand:
+        if name not in top:
+            add(f"{path}.expandFields.{name}", "not a top-level field of this schema")

@@ -17,9 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from threatmatch.logtypes.parsers.common import Coercer, LineParser, Reject, coerce_into, line_by_line
+from threatmatch.logtypes.parsers.common import (
+    PLACEHOLDER,
+    Coercer,
+    LineParser,
+    Reject,
+    check_text_options,
+    expander,
+    line_by_line,
+    text_event,
+    text_list,
+)
 
-_PLACEHOLDER = re.compile(r"%\{([^{}]*)\}")
 _QUOTES = ("\"", "'")
 _UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
@@ -48,10 +57,10 @@ class Pattern:
 
 def compile_pattern(text: str) -> Pattern:
     """Compile one pattern; ``ValueError`` says what is wrong with it."""
-    pieces = _PLACEHOLDER.split(text)  # literal, name, literal, name, ..., literal
+    pieces = PLACEHOLDER.split(text)  # literal, name, literal, name, ..., literal
     if len(pieces) == 1:
         raise ValueError("has no %{field} placeholder")
-    if "%{" in _PLACEHOLDER.sub("", text):
+    if "%{" in PLACEHOLDER.sub("", text):
         raise ValueError("has an unclosed %{ (write %{name})")
     literals, names = pieces[0::2], [name.strip() for name in pieces[1::2]]
     quotes = []
@@ -124,8 +133,7 @@ def match_pattern(pattern: Pattern, line: str) -> dict[str, str]:
 
 def fastmatch_parser(options: dict[str, Any], typed: dict[str, Coercer]) -> LineParser:
     """Parser for lines matched by Panther fastmatch patterns (options already validated)."""
-    texts = options["match"]
-    patterns = [compile_pattern(text) for text in ([texts] if isinstance(texts, str) else texts)]
+    patterns = [compile_pattern(text) for text in text_list(options["match"]) or []]
     empty = frozenset(str(value) for value in options.get("emptyValues", []) or [])
     trim = bool(options.get("trimSpace", False))
     expand = expander(options.get("expandFields") or {})
@@ -147,40 +155,11 @@ def fastmatch_parser(options: dict[str, Any], typed: dict[str, Coercer]) -> Line
     return line_by_line(row)
 
 
-def text_event(values: dict[str, str], trim: bool, empty: frozenset[str],
-               expand: Callable[[dict[str, str]], dict[str, str]], typed: dict[str, Coercer]) -> dict[str, Any]:
-    """The event of captured text values: trimmed (``trimSpace``), ``expandFields`` added from them, the
-    ``emptyValues`` left out, the rest converted to the schema types (``Reject`` names a bad field)."""
-    if trim:
-        values = {name: value.strip() for name, value in values.items()}
-    event: dict[str, Any] = {}
-    for name, value in expand(values).items():
-        if value not in empty:
-            coerce_into(event, name, value, typed)
-    return event
-
-
-def expander(templates: dict[str, str]) -> Callable[[dict[str, str]], dict[str, str]]:
-    """``expandFields``: each named field set from its template (``%{field}`` = a captured value, "" if none)."""
-    if not templates:
-        return lambda values: values
-
-    def expand(values: dict[str, str]) -> dict[str, str]:
-        out = dict(values)
-        for name, template in templates.items():
-            out[name] = _PLACEHOLDER.sub(lambda found: values.get(found.group(1).strip(), ""), template)
-        return out
-
-    return expand
-
-
 def check_fastmatch(options: dict[str, Any], top: set[str], add: Callable[[str, str], None]) -> None:
     """Validate ``parser.fastmatch`` options against the schema's top-level fields."""
     path = "parser.fastmatch"
-    patterns = options.get("match")
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) for p in patterns):
+    patterns = text_list(options.get("match"))
+    if patterns is None:
         add(f"{path}.match", "expected a non-empty list of patterns such as '%{client} - %{user} [%{time}] %{rest}'")
         return
     for index, text in enumerate(patterns):
@@ -193,20 +172,3 @@ def check_fastmatch(options: dict[str, Any], top: set[str], add: Callable[[str, 
             if name not in top:
                 add(f"{path}.match[{index}]", f"%{{{name}}} is not a top-level field of this schema")
     check_text_options(options, top, path, add)
-
-
-def check_text_options(options: dict[str, Any], top: set[str], path: str, add: Callable[[str, str], None]) -> None:
-    """``emptyValues``, ``trimSpace`` and ``expandFields``, shared by fastmatch and regex."""
-    empty = options.get("emptyValues", [])
-    if not isinstance(empty, list) or not all(isinstance(value, str) for value in empty):
-        add(f"{path}.emptyValues", "expected a list of strings, e.g. ['-']")
-    if not isinstance(options.get("trimSpace", False), bool):
-        add(f"{path}.trimSpace", "expected true or false")
-    expand = options.get("expandFields", {}) or {}
-    if not isinstance(expand, dict) or not all(isinstance(v, str) for v in expand.values()):
-        add(f"{path}.expandFields", "expected a mapping of field name -> text template such as '%{host}:%{port}'")
-        return
-    for name in expand:
-        if name not in top:
-            add(f"{path}.expandFields.{name}", "not a top-level field of this schema")
-

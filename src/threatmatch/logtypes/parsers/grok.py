@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from threatmatch.logtypes.parsers.common import PLACEHOLDER
+
 __all__ = ["BUILTIN", "GrokError", "expand"]
 
 _MONTHS = ("[Jj]an(?:uary)?|[Ff]eb(?:ruary)?|[Mm]ar(?:ch)?|[Aa]pr(?:il)?|[Mm]ay|[Jj]un(?:e)?|[Jj]ul(?:y)?|"
@@ -78,7 +80,6 @@ BUILTIN: dict[str, str] = {
     "SYSLOGTIMESTAMP": r"%{MONTH} +%{MONTHDAY} %{TIME}",
 }
 
-_REFERENCE = re.compile(r"%\{([^{}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_DEPTH = 20
 
@@ -105,4 +106,4 @@ def expand(pattern: str, definitions: dict[str, str], depth: int = 0) -> str:
         field = parts[1].strip() if len(parts) > 1 else ""
         return f"(?P<{field}>{inner})" if field else f"(?:{inner})"
 
-    return _REFERENCE.sub(replace, pattern)
+    return PLACEHOLDER.sub(replace, pattern)

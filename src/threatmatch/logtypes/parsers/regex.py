@@ -16,8 +16,16 @@ from typing import Any, Protocol, cast
 
 import re2  # type: ignore[import-untyped]
 
-from threatmatch.logtypes.parsers.common import Coercer, LineParser, Reject, line_by_line
-from threatmatch.logtypes.parsers.fastmatch import check_text_options, expander, text_event
+from threatmatch.logtypes.parsers.common import (
+    Coercer,
+    LineParser,
+    Reject,
+    check_text_options,
+    expander,
+    line_by_line,
+    text_event,
+    text_list,
+)
 from threatmatch.logtypes.parsers.grok import GrokError, expand
 
 __all__ = ["check_regex", "compile_regex", "regex_parser"]
@@ -43,8 +51,7 @@ def _options() -> Any:
 
 def compile_regex(options: dict[str, Any]) -> Compiled:
     """The expression of validated ``parser.regex`` options; ``ValueError`` says why it does not compile."""
-    parts = options.get("match")
-    text = "".join([parts] if isinstance(parts, str) else parts or [])
+    text = "".join(text_list(options.get("match")) or [])
     definitions = {str(k): str(v) for k, v in (options.get("patternDefinitions") or {}).items()}
     expression = expand(text, definitions)
     try:
@@ -77,10 +84,7 @@ def regex_parser(options: dict[str, Any], typed: dict[str, Coercer]) -> LinePars
 def check_regex(options: dict[str, Any], top: set[str], add: Callable[[str, str], None]) -> None:
     """Validate ``parser.regex`` options against the schema's top-level fields."""
     path = "parser.regex"
-    parts = options.get("match")
-    if isinstance(parts, str):
-        parts = [parts]
-    if not isinstance(parts, list) or not parts or not all(isinstance(part, str) for part in parts):
+    if text_list(options.get("match")) is None:
         add(f"{path}.match", "expected a non-empty list of expression parts such as '%{IP:client} %{GREEDYDATA:rest}'")
         return
     definitions = options.get("patternDefinitions", {}) or {}
