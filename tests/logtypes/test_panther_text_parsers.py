@@ -222,7 +222,7 @@ def test_regex_empty_values_raw_named_groups_and_expand_fields() -> None:
                    {"name": "code", "type": "int"}, {"name": "who", "type": "string"}]}
     results = list(LogType(load_schema(schema), builtin=False).parse(["bob 192.0.2.1 42", "- 192.0.2.2"]))
     assert results == [(1, {"user": "bob", "addr": "192.0.2.1", "code": 42, "who": "bob@192.0.2.1"}, None),
-                       (2, {"addr": "192.0.2.2", "who": "-@192.0.2.2"}, None)]
+                       (2, {"addr": "192.0.2.2", "who": "@192.0.2.2"}, None)]
 
 
 @pytest.mark.parametrize(("regex", "words"), [
@@ -268,3 +268,17 @@ def test_the_ip_pattern_takes_any_address_written_short_or_long(address: Any) ->
     forms = {str(address), address.exploded}
     results = list(LogType(load_schema(schema), builtin=False).parse(sorted(forms)))
     assert [event for _, event, _ in results] == [{"a": form} for form in sorted(forms)]
+
+
+def test_csv_expand_fields_and_checked_options() -> None:
+    """Panther's csv parser takes expandFields too; its options are checked like fastmatch's and regex's."""
+    schema = {"schema": "Custom.Csv", "parser": {"csv": {
+        "delimiter": ",", "columns": ["host", "port", "-"], "emptyValues": ["", "-"],
+        "expandFields": {"endpoint": "%{host}:%{port}"}}},
+        "fields": [{"name": n, "type": "string"} for n in ("host", "port", "endpoint")]}
+    results = list(LogType(load_schema(schema), builtin=False).parse(["db.example,5432,x", "-,22,y"]))
+    assert results == [(1, {"host": "db.example", "port": "5432", "endpoint": "db.example:5432"}, None),
+                       (2, {"port": "22", "endpoint": ":22"}, None)]  # an empty value is absent everywhere
+    with pytest.raises(SchemaError) as caught:
+        load_schema({**schema, "parser": {"csv": {"columns": ["host"], "expandFields": {"nope": "%{host}"}}}})
+    assert caught.value.path == "parser.csv.expandFields.nope"

@@ -3,7 +3,7 @@
 ``parser:`` takes exactly one of:
 
 * ``json: {records: Records}`` (or no ``parser`` at all): JSON lines / documents;
-* ``csv: {delimiter, hasHeader, columns, emptyValues, trimSpace}`` (Panther's shape);
+* ``csv: {delimiter, hasHeader, columns, emptyValues, trimSpace, expandFields}`` (Panther's shape);
 * ``fastmatch: {match, emptyValues, trimSpace, expandFields}`` and ``regex: {match, patternDefinitions,
   emptyValues, trimSpace, expandFields}`` (Panther's text parsers);
 * ``native: {name: NAME, ...}`` with NAME one of ``zeek_tsv``, ``clf``, ``spaced``, ``vpcflow``,
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from threatmatch.logtypes.checks import Check, compile_check, rewrites
 from threatmatch.logtypes.parsers.clf import SLOTS, clf_parser
-from threatmatch.logtypes.parsers.common import LineParser, ParseResult, coercers
+from threatmatch.logtypes.parsers.common import LineParser, ParseResult, check_text_options, coercers
 from threatmatch.logtypes.parsers.csvlines import csv_parser
 from threatmatch.logtypes.parsers.fastmatch import check_fastmatch, fastmatch_parser
 from threatmatch.logtypes.parsers.jsonl import JsonLines, json_parser
@@ -105,6 +105,7 @@ def validate_parser(data: Any, fields: tuple[FieldSpec, ...], add: Callable[[str
             _check_names([str(c) for c in columns], top, "parser.csv.columns", add)
         if not columns and not options.get("hasHeader"):
             add("parser.csv", "give `columns` or set `hasHeader: true`")
+        check_text_options(options, top, "parser.csv", add)
     elif kind == "fastmatch":
         check_fastmatch(options, top, add)
     elif kind == "regex":

@@ -150,12 +150,12 @@ def text_list(value: Any) -> list[str] | None:
 
 def text_event(values: dict[str, str], trim: bool, empty: frozenset[str],
                expand: Callable[[dict[str, str]], dict[str, str]], typed: dict[str, Coercer]) -> dict[str, Any]:
-    """The event of captured text values: trimmed (``trimSpace``), ``expandFields`` added from them, the
-    ``emptyValues`` left out, the rest converted to the schema types (``Reject`` names a bad field)."""
+    """The event of captured text values: trimmed (``trimSpace``), the ``emptyValues`` left out (absent for the
+    templates too), ``expandFields`` added, the rest converted to the schema types (``Reject`` names a bad field)."""
     if trim:
         values = {name: value.strip() for name, value in values.items()}
     event: dict[str, Any] = {}
-    for name, value in expand(values).items():
+    for name, value in expand({name: value for name, value in values.items() if value not in empty}).items():
         if value not in empty:
             coerce_into(event, name, value, typed)
     return event

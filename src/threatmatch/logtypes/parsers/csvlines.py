@@ -2,8 +2,9 @@
 
 Options: ``delimiter`` (default ``,``), ``hasHeader`` (first record names the columns unless
 ``columns`` is given, in which case it is skipped), ``columns`` (schema field names, ``-`` to skip),
-``emptyValues`` (texts meaning absent, default ``[""]``), ``trimSpace``. Quoted fields follow the CSV
-rules (``""`` inside quotes); a quoted field cannot span lines.
+``emptyValues`` (texts meaning absent, default ``[""]``), ``trimSpace``, ``expandFields`` (field -> text template
+of the row's values, ``%{column}``). Quoted fields follow the CSV rules (``""`` inside quotes); a quoted field
+cannot span lines.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from threatmatch.logtypes.parsers.common import (
     LineParser,
     ParseResult,
     Reject,
-    coerce_into,
+    expander,
     json_object,
+    text_event,
     text_lines,
 )
 
@@ -30,6 +32,7 @@ def csv_parser(options: dict[str, Any], typed: dict[str, Coercer]) -> LineParser
     fixed = [str(name) for name in options.get("columns", []) or []]
     empty = frozenset(str(value) for value in options.get("emptyValues", [""]))
     trim = bool(options.get("trimSpace", False))
+    expand = expander(options.get("expandFields") or {})
 
     def record(line: str) -> list[str]:
         try:
@@ -57,10 +60,8 @@ def csv_parser(options: dict[str, Any], typed: dict[str, Coercer]) -> LineParser
                     continue
                 if len(values) != len(columns):
                     raise Reject(f"expected {len(columns)} {delimiter!r}-separated fields, got {len(values)}")
-                event: dict[str, Any] = {}
-                for name, value in zip(columns, values, strict=True):
-                    if name not in ("-", "_", "") and value not in empty:
-                        coerce_into(event, name, value, typed)
+                event = text_event({name: value for name, value in zip(columns, values, strict=True)
+                                    if name not in ("-", "_", "")}, False, empty, expand, typed)
             except Reject as exc:
                 yield number, None, str(exc)
                 continue
