@@ -16,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: tuple[tuple[str, list[str], list[str]], ...] = (
     ("bench_sync.py", ["--indicators", "1000000"], ["--indicators", "50000"]),
     ("bench_normalize.py", [], ["--lines", "20000"]),
+    ("bench_text_parsers.py", [], ["--lines", "10000", "--repeat", "3"]),
     ("bench_enrich.py", [], ["--events", "100000", "--indicators", "100000", "--cidrs", "5000"]),
     ("bench_rules.py", [], ["--events", "20000", "--indicators", "5000"]),
     ("bench_lake.py", [], ["--events", "20000"]),

@@ -282,3 +282,11 @@ def test_csv_expand_fields_and_checked_options() -> None:
     with pytest.raises(SchemaError) as caught:
         load_schema({**schema, "parser": {"csv": {"columns": ["host"], "expandFields": {"nope": "%{host}"}}}})
     assert caught.value.path == "parser.csv.expandFields.nope"
+
+
+def test_regex_groups_keep_non_ascii_text_whole() -> None:
+    """Groups are cut from the line's UTF-8 bytes: multi-byte characters before and inside them stay whole."""
+    schema = {"schema": "Custom.Utf", "parser": {"regex": {"match": [r"^(?P<who>\S+) → (?P<what>.+)$"]}},
+              "fields": [{"name": "who", "type": "string"}, {"name": "what", "type": "string"}]}
+    [(_, event, _)] = list(LogType(load_schema(schema), builtin=False).parse(["José → 日本語 ünïcode 🎉".encode()]))
+    assert event == {"who": "José", "what": "日本語 ünïcode 🎉"}

@@ -42,17 +42,38 @@ class _Token:
     quote: str = ""
 
 
+_LITERAL, _UNTIL, _TAIL, _QUOTED = range(4)  # step kinds of a compiled pattern
+
+
 @dataclass(frozen=True)
 class Pattern:
-    """A compiled fastmatch pattern."""
+    """A compiled fastmatch pattern: its tokens, and the steps matching runs (kind, text, field name)."""
 
     text: str
     tokens: tuple[_Token, ...]
+    steps: tuple[tuple[int, str, str], ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
         """The fields it captures (anonymous placeholders left out)."""
         return tuple(token.name for token in self.tokens if token.name)
+
+
+def _steps(tokens: list[_Token]) -> tuple[tuple[int, str, str], ...]:
+    """``(_LITERAL, text, "")``, ``(_UNTIL, stop text, name)``, ``(_TAIL, "", name)`` or ``(_QUOTED, quote, name)``
+    per token; a value that is not quoted ends where the next token starts."""
+    steps = []
+    for index, token in enumerate(tokens):
+        if token.name is None:
+            steps.append((_LITERAL, token.text, ""))
+        elif token.quote:
+            steps.append((_QUOTED, token.quote, token.name))
+        elif index + 1 == len(tokens):
+            steps.append((_TAIL, "", token.name))
+        else:
+            following = tokens[index + 1]
+            steps.append((_UNTIL, following.text if following.name is None else following.quote, token.name))
+    return tuple(steps)
 
 
 def compile_pattern(text: str) -> Pattern:
@@ -80,13 +101,16 @@ def compile_pattern(text: str) -> Pattern:
         tokens.append(_Token(name=name, quote=quotes[index]))
     if literals[-1]:
         tokens.append(_Token(literals[-1]))
-    return Pattern(text, tuple(tokens))
+    return Pattern(text, tuple(tokens), _steps(tokens))
 
 
 def _quoted(line: str, at: int, quote: str) -> tuple[str, int]:
     """The unescaped value of the quoted text starting at ``line[at]`` (the quote), and the index after it."""
     if line[at:at + 1] != quote:
         raise Reject(f"expected {quote} at character {at + 1}")
+    end = line.find(quote, at + 1)
+    if end > 0 and "\\" not in line[at + 1:end]:  # the usual case: no escapes inside
+        return line[at + 1:end], end + 1
     index = at + 1
     while True:
         end = line.find(quote, index)
@@ -104,28 +128,24 @@ def match_pattern(pattern: Pattern, line: str) -> dict[str, str]:
     """The captured values of ``line``; ``Reject`` says where it stopped fitting."""
     at = 0
     values: dict[str, str] = {}
-    tokens = pattern.tokens
-    for index, token in enumerate(tokens):
-        if token.name is None:
-            if not line.startswith(token.text, at):
-                where = "at the start" if index == 0 else f"at character {at + 1}"
-                raise Reject(f"expected {token.text!r} {where}, found {line[at:at + 20]!r}")
-            at += len(token.text)
+    for kind, text, name in pattern.steps:
+        if kind == _LITERAL:
+            if not line.startswith(text, at):
+                where = "at the start" if at == 0 else f"at character {at + 1}"
+                raise Reject(f"expected {text!r} {where}, found {line[at:at + 20]!r}")
+            at += len(text)
             continue
-        if token.quote:
-            value, at = _quoted(line, at, token.quote)
+        if kind == _UNTIL:
+            end = line.find(text, at)
+            if end < 0:
+                raise Reject(f"expected {text!r} after %{{{name}}} (from character {at + 1})")
+            value, at = line[at:end], end
+        elif kind == _TAIL:
+            value, at = line[at:], len(line)
         else:
-            following = tokens[index + 1] if index + 1 < len(tokens) else None
-            if following is None:
-                value, at = line[at:], len(line)  # tail capture
-            else:
-                stop = following.text if following.name is None else following.quote
-                end = line.find(stop, at)
-                if end < 0:
-                    raise Reject(f"expected {stop!r} after %{{{token.name}}} (from character {at + 1})")
-                value, at = line[at:end], end
-        if token.name:
-            values[token.name] = value
+            value, at = _quoted(line, at, text)
+        if name:
+            values[name] = value
     if line[at:].strip():
         raise Reject(f"unexpected text after the pattern at character {at + 1}: {line[at:at + 20]!r}")
     return values

@@ -12,7 +12,7 @@ in the line whatever the expression, so a hostile line cannot stall the parser.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Any
 
 import re2  # type: ignore[import-untyped]
 
@@ -31,31 +31,47 @@ from threatmatch.logtypes.parsers.grok import GrokError, expand
 __all__ = ["check_regex", "compile_regex", "regex_parser"]
 
 
-class _Match(Protocol):
-    def groupdict(self) -> dict[str, str | None]: ...
-
-
-class Compiled(Protocol):
-    """The part of an RE2 expression used here."""
-
-    groupindex: dict[str, int]
-
-    def search(self, text: str) -> _Match | None: ...
-
-
 def _options() -> Any:
     options = re2.Options()
     options.log_errors = False  # errors are raised (and reported with the schema path), not printed
     return options
 
 
-def compile_regex(options: dict[str, Any]) -> Compiled:
+class Expression:
+    """A compiled RE2 expression and its named groups.
+
+    Matching goes straight to the binding's compiled ``RE2`` object on the line's UTF-8 bytes and slices the groups
+    out of them: the binding's ``search``/``groupdict`` on ``str`` re-encode the line and map every offset back to
+    characters in Python, several times the cost of the match itself (87 against 13 us per access-log line).
+    """
+
+    def __init__(self, compiled: Any) -> None:
+        self.groupindex: dict[str, int] = dict(compiled.groupindex)
+        self._groups = sorted(self.groupindex.items(), key=lambda item: item[1])
+        self._match = compiled._regexp.Match  # the pinned binding's C++ RE2 object
+        self._unanchored = re2._Anchor.UNANCHORED
+
+    def values(self, line: str) -> dict[str, str] | None:
+        """The text of every named group that took part in the first match in ``line``; None: no match."""
+        data = line.encode("utf-8", "surrogatepass")
+        spans = self._match(self._unanchored, data, 0, len(data))
+        if spans[0][0] < 0:
+            return None
+        found: dict[str, str] = {}
+        for name, index in self._groups:
+            begin, end = spans[index]
+            if begin >= 0:
+                found[name] = data[begin:end].decode("utf-8", "surrogatepass")
+        return found
+
+
+def compile_regex(options: dict[str, Any]) -> Expression:
     """The expression of validated ``parser.regex`` options; ``ValueError`` says why it does not compile."""
     text = "".join(text_list(options.get("match")) or [])
     definitions = {str(k): str(v) for k, v in (options.get("patternDefinitions") or {}).items()}
     expression = expand(text, definitions)
     try:
-        return cast(Compiled, re2.compile(expression, _options()))
+        return Expression(re2.compile(expression, _options()))
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise ValueError(f"not a valid RE2 expression: {reason}") from None
@@ -64,18 +80,15 @@ def compile_regex(options: dict[str, Any]) -> Compiled:
 def regex_parser(options: dict[str, Any], typed: dict[str, Coercer]) -> LineParser:
     """Parser for lines searched with a Panther regex (options already validated)."""
     expression = compile_regex(options)
-    names = list(expression.groupindex)
     empty = frozenset(str(value) for value in options.get("emptyValues", []) or [])
     trim = bool(options.get("trimSpace", False))
     expand_fields = expander(options.get("expandFields") or {})
-    search = expression.search
+    search = expression.values
 
     def row(line: str) -> dict[str, Any]:
-        found = search(line)
-        if found is None:
+        values = search(line)
+        if values is None:
             raise Reject("the line does not match the regex pattern of this log type")
-        groups = found.groupdict()
-        values = {name: value for name in names if (value := groups.get(name)) is not None}
         return text_event(values, trim, empty, expand_fields, typed)
 
     return line_by_line(row)
