@@ -253,3 +253,13 @@ def test_texts_path_reencodes_events_whose_json_was_decoded() -> None:
     assert plain.texts[0] is not None and plain.texts[0].startswith(b'{"src":"192.0.2.9",')
     assert [r.reason for r in plain.rejects] == [
         'field src: "::1" is not an IPv4 address (validate.ip: ipv4): the event does not match log type Custom.Plain']
+
+
+@given(st.dictionaries(st.sampled_from(["event_type", "src", "net", "v6", "message", "hops", "extra", "tags", "steps",
+                                        "time"]), _JSON | st.text(max_size=30).map(lambda t: "{" + t), max_size=8))
+def test_the_check_never_raises_whatever_the_event(event: dict[str, Any]) -> None:
+    """Any mix of types and broken JSON text in the checked fields gives a verdict, never an exception."""
+    check = compile_check(load_schema(SCHEMA))
+    assert check is not None
+    reason = check(event)
+    assert reason is None or isinstance(reason, str)

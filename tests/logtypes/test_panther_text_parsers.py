@@ -290,3 +290,21 @@ def test_regex_groups_keep_non_ascii_text_whole() -> None:
               "fields": [{"name": "who", "type": "string"}, {"name": "what", "type": "string"}]}
     [(_, event, _)] = list(LogType(load_schema(schema), builtin=False).parse(["José → 日本語 ünïcode 🎉".encode()]))
     assert event == {"who": "José", "what": "日本語 ünïcode 🎉"}
+
+
+_LINE_CHARS = st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",))
+
+
+@given(st.lists(st.text(_LINE_CHARS, max_size=60) | st.sampled_from(
+    ['x "a\\" b', "'", '"', "\\", "[t] [s@", "a|b", '1.2.3.4 - - [', "%{x}"]), max_size=6))
+def test_text_parsers_never_raise_on_any_line(lines: list[str]) -> None:
+    """Whatever the line (quotes never closed, trailing backslashes, placeholders in the data...), each parser gives
+    an event or a reason for it: a hostile line can reject itself, never a whole request."""
+    kinds = [_log_type(ACCESS), _log_type(AUDIT), LogType(load_schema({
+        "schema": "Custom.Q", "parser": {"fastmatch": {"match": ['%{a} "%{b}" %{c}', "%{a}|'%{b}'|%{c}"],
+                                                        "trimSpace": True, "emptyValues": ["-"]}},
+        "fields": [{"name": n, "type": "string"} for n in "abc"]}), builtin=False)]
+    for kind in kinds:
+        results = list(kind.parse(lines))
+        assert all((event is None) != (reason is None) for _, event, reason in results)
+        assert len(results) == len([line for line in lines if line.strip()])
