@@ -339,3 +339,8 @@ def test_a_custom_log_type_is_tested_on_sample_lines_then_saved(page: Page) -> N
     page.wait_for_url("**/logtypes")
     expect(page.locator(".flash, [role=status]").first).to_contain_text("Added log type Custom.Firewall")
     expect(page.locator("#logtypes-table tbody tr", has_text="Custom.Firewall")).to_contain_text("fastmatch")
+    page.click("#logtypes-table >> text=Custom.Firewall")
+    expect(page.locator("#logtype-format")).to_have_text("fastmatch")
+    action = page.locator("#fields-table tbody tr", has_text="action")
+    expect(action).to_contain_text("validate allow DROP, ACCEPT")
+    expect(page.locator("#fields-table tbody tr", has_text="time")).to_contain_text("event time; format rfc3339")

@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from threatmatch.cli.logtypes import _field_rows
 from threatmatch.cli.main import cli
 from threatmatch.enrich.engine import Enricher
 from threatmatch.enrich.index import TableIndex
@@ -21,6 +20,7 @@ from threatmatch.enrich.pipeline import Pipeline
 from threatmatch.errors import SchemaError
 from threatmatch.logtypes import LogTypeRegistry, load_schema
 from threatmatch.logtypes.checks import MAX_SHOWN, compile_check, rewrites
+from threatmatch.logtypes.describe import field_rows
 from threatmatch.logtypes.registry import LogType
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -204,8 +204,8 @@ def test_enrich_cli_decodes_embedded_json_and_keeps_rejected_lines(home_dir: Pat
     assert runner.invoke(cli, ["log-types", "add", str(schema_file)]).exit_code == 0
     shown = runner.invoke(cli, ["log-types", "show", "Custom.Login"])
     assert shown.exit_code == 0 and "warning" not in shown.output
-    notes = {path: note for path, _, _, note in _field_rows(load_schema(SCHEMA).fields)}  # the table's notes column
-    assert notes["event_type"] == "validate allow login, logout"
+    notes = {row.path: row.notes for row in field_rows(load_schema(SCHEMA).fields)}  # the table's notes column
+    assert notes["event_type"] == "required; validate allow login, logout"
     assert notes["net"] == "validate deny 0.0.0.0/0; cidr ipv4"
     assert [path for path, note in notes.items() if note == "embedded JSON decoded"] == [
         "message", "hops", "extra", "steps.detail"]

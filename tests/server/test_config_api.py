@@ -138,7 +138,15 @@ fields:
   - {name: src, type: string, indicators: [ip]}
   - {name: dst, type: string, indicators: [ip]}
 """
-        assert live.client.post("/api/v1/logtypes", content=body).status_code == 201
+        added = live.client.post("/api/v1/logtypes", content=body)
+        assert added.status_code == 201
+        assert added.json()["fields"][2] == {"path": "src", "type": "string", "indicators": "ip", "notes": ""}
+        assert added.json()["fields"][0]["notes"] == "event time; format rfc3339"
+        console = live.console()
+        page = console.get("/logtypes/Custom.Fw")
+        assert page.status_code == 200 and 'id="fields-table"' in page.text and "fastmatch" in page.text
+        missing = console.get("/logtypes/Custom.Nope")
+        assert missing.status_code == 404 and "unknown log type" in missing.text
         report = live.client.post("/api/v1/ingest/Custom.Fw", content=b"2026-01-01T00:00:00Z DROP src=198.51.100.7 "
                                   b"dst=10.0.0.5\n2026-01-01T00:00:01Z ACCEPT 198.51.100.8").json()
         assert (report["accepted"], report["rejected"]) == (1, 1), report

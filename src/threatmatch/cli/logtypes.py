@@ -10,57 +10,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from threatmatch.cli.context import echo_json, err, out, state, warn
-from threatmatch.logtypes import FieldSpec, LogType, LogTypeRegistry
-from threatmatch.logtypes.schema import Validation, load_schema_file
+from threatmatch.logtypes import LogType, LogTypeRegistry
+from threatmatch.logtypes.describe import field_rows
+from threatmatch.logtypes.schema import load_schema_file
 from threatmatch.logtypes.trial import DEFAULT_KEEP, try_schema
 
 
 def _registry() -> LogTypeRegistry:
     return LogTypeRegistry.load(state().home)
-
-
-def _chain(spec: FieldSpec) -> list[FieldSpec]:
-    """A field and the element specs under it (arrays of arrays...)."""
-    found: list[FieldSpec] = []
-    current: FieldSpec | None = spec
-    while current is not None:
-        found.append(current)
-        current = current.element
-    return found
-
-
-def _rules(rule: Validation) -> str:
-    parts = [f"allow {', '.join(rule.allow)}" if rule.allow else "",
-             f"deny {', '.join(rule.deny)}" if rule.deny else "",
-             f"ip {rule.ip}" if rule.ip else "", f"cidr {rule.cidr}" if rule.cidr else ""]
-    return "; ".join(part for part in parts if part)
-
-
-def _field_rows(fields: tuple[FieldSpec, ...], prefix: str = "") -> list[tuple[str, str, str, str]]:
-    rows: list[tuple[str, str, str, str]] = []
-    for spec in fields:
-        path = f"{prefix}{spec.name}"
-        kind = spec.type
-        target: FieldSpec | None = spec
-        while target is not None and target.type == "array":
-            target = target.element
-            kind += f"<{target.type}>" if target is not None else ""
-        notes = []
-        if spec.is_event_time:
-            notes.append("event time")
-        if spec.time_formats:
-            notes.append("format " + ", ".join(spec.time_formats))
-        if any(t.embedded_json for t in _chain(spec)):
-            notes.append("embedded JSON decoded")
-        if target is not None and target.validate is not None:
-            notes.append("validate " + _rules(target.validate))
-        if target is not None and target.scan:
-            notes.append("scanned: " + ", ".join(sorted({n for rule in target.scan for n in rule.indicators})))
-        indicators = ", ".join(target.indicators) if target is not None else ""
-        rows.append((path, kind, indicators, "; ".join(notes)))
-        if target is not None and target.type == "object":
-            rows.extend(_field_rows(target.fields, path + "."))
-    return rows
 
 
 def _summary(log_type: LogType) -> dict[str, object]:
@@ -122,7 +79,7 @@ def show_type(name: str, as_json: bool) -> None:
     table.add_column("type")
     table.add_column("indicators")
     table.add_column("notes")
-    for row in _field_rows(schema.fields):
+    for row in field_rows(schema.fields):
         table.add_row(*(escape(cell) for cell in row))
     out.print(table)
     _warn(log_type)

@@ -1,4 +1,5 @@
-"""The console's custom log type page: paste a schema, try it on sample lines, save it (Panther's schema editor)."""
+"""The console's log type pages: one log type's fields, and a new custom log type (paste a schema, try it on sample
+lines, save it: Panther's schema editor)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from threatmatch.logtypes.describe import field_rows
 from threatmatch.server.auth import CSRF_FIELD, check_csrf
 from threatmatch.server.console.render import redirect, render
 from threatmatch.server.deps import ServiceDep, SessionDep
@@ -57,3 +59,10 @@ async def try_or_save(request: Request, session: SessionDep, service: ServiceDep
     except ApiError as exc:
         return _page(request, session, schema, sample, error=exc.message, status=422)
     return _page(request, session, schema, sample, trial=trial)
+
+
+@router.get("/logtypes/{name}")
+def log_type_page(request: Request, name: str, session: SessionDep, service: ServiceDep) -> Response:
+    """One log type: input format, default selectors, fields (type, indicators, required, validate...), warnings."""
+    kind = service.engine.registry.get(name)
+    return render(request, "logtype.html", session, kind=kind, fields=field_rows(kind.schema.fields))

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from threatmatch.errors import SchemaError
+from threatmatch.logtypes.describe import field_rows
 from threatmatch.logtypes.schema import load_schema
 from threatmatch.logtypes.trial import try_schema
 from threatmatch.server.body import read_body
@@ -79,14 +80,16 @@ async def test_log_type(request: Request, _: TokenDep) -> dict[str, Any]:
     return await run_in_threadpool(trial_of, body)
 
 
-@router.get("/{name}", summary="One log type with its field paths (selector candidates)")
+@router.get("/{name}", summary="One log type with its fields and field paths (selector candidates)")
 def get_log_type(name: str, service: ServiceDep, _: TokenDep) -> dict[str, Any]:
     return detail(service.engine.registry.get(name))
 
 
 def detail(kind: Any) -> dict[str, Any]:
-    """One log type: its summary, field paths (selector candidates) and schema warnings (Panther keys not applied)."""
-    return {**summary(kind), "field_paths": list(kind.field_paths), "warnings": list(kind.schema.warnings)}
+    """One log type: its summary, fields (path, type, indicators, notes), field paths (selector candidates) and
+    schema warnings (Panther keys not applied)."""
+    return {**summary(kind), "fields": [row._asdict() for row in field_rows(kind.schema.fields)],
+            "field_paths": list(kind.field_paths), "warnings": list(kind.schema.warnings)}
 
 
 def _check_document(text: bytes) -> None:
