@@ -12,6 +12,7 @@ from rich.table import Table
 from threatmatch.cli.context import echo_json, err, out, state, warn
 from threatmatch.logtypes import LogType, LogTypeRegistry
 from threatmatch.logtypes.describe import field_rows
+from threatmatch.logtypes.parsers.common import split_lines
 from threatmatch.logtypes.schema import load_schema_file
 from threatmatch.logtypes.trial import DEFAULT_KEEP, try_schema
 
@@ -113,7 +114,7 @@ def test_type(schema_file: Path, sample: Path, as_json: bool, show: int) -> None
     p_any_* fields) and every line it rejects with the reason. Exits 1 when a line is rejected."""
     schema = load_schema_file(schema_file)
     with click.open_file(str(sample), "rb") as handle:
-        lines = handle.read().splitlines()
+        lines = split_lines(handle.read())  # as ingestion splits a body
     trial = try_schema(schema, lines, now=datetime.now(UTC), keep=show)
     if as_json:
         echo_json({"log_type": trial.log_type, "lines": trial.lines, "parsed": trial.parsed,

@@ -7,7 +7,10 @@ import zlib
 
 from starlette.requests import Request
 
+from threatmatch.logtypes.parsers.common import split_lines
 from threatmatch.server.errors import ApiError
+
+__all__ = ["decode_body", "read_body", "split_lines"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -69,13 +72,3 @@ def _gunzip(data: bytes, limit: int) -> bytes:
         raise ApiError(400, "bad_gzip", f"the body is not valid gzip ({exc}); send plain lines or a .gz stream "
                        "with 'Content-Encoding: gzip'") from None
     return b"".join(out)
-
-
-def split_lines(data: bytes) -> list[bytes]:
-    """Lines without their terminators; ``\\r\\n`` and ``\\n`` both end a line; no trailing empty line."""
-    if not data:
-        return []
-    lines = data.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()
-    return [line[:-1] if line.endswith(b"\r") else line for line in lines]

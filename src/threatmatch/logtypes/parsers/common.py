@@ -19,6 +19,16 @@ class Reject(ValueError):
     """A line cannot be parsed; the message is the reject reason."""
 
 
+def split_lines(data: bytes) -> list[bytes]:
+    """Lines without their terminators; ``\\r\\n`` and ``\\n`` both end a line; no trailing empty line."""
+    if not data:
+        return []
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+
 def text_lines(lines: Iterable[bytes | str]) -> Iterator[tuple[int, str]]:
     """(1-based line number, text without the line ending); undecodable bytes kept as ``\\xNN``."""
     for number, line in enumerate(lines, 1):

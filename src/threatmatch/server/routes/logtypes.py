@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from threatmatch.errors import SchemaError
 from threatmatch.logtypes.describe import field_rows
+from threatmatch.logtypes.parsers.common import split_lines
 from threatmatch.logtypes.schema import load_schema
 from threatmatch.logtypes.trial import try_schema
 from threatmatch.server.body import read_body
@@ -56,7 +57,8 @@ def trial_of(body: SchemaTrial) -> dict[str, Any]:
         schema = load_schema(yaml.safe_load(text), "schema")
     except SchemaError as exc:
         raise ApiError(422, "bad_schema", str(exc), exc.path or None) from None
-    trial = try_schema(schema, body.lines.splitlines(), now=datetime.now(UTC), keep=MAX_TRIAL_EVENTS)
+    lines = split_lines(body.lines.encode())  # as an ingest body is split
+    trial = try_schema(schema, lines, now=datetime.now(UTC), keep=MAX_TRIAL_EVENTS)
     return {"log_type": trial.log_type, "lines": trial.lines, "parsed": trial.parsed, "rejected": trial.rejected,
             "events": trial.events, "rejects": [{"line": n, "reason": r, "raw": raw}
                                                 for n, r, raw in trial.rejects[:MAX_TRIAL_REJECTS]],
