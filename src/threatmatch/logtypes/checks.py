@@ -74,6 +74,7 @@ _WHAT = {"ipv4": "an IPv4", "ipv6": "an IPv6", "any": "an IP"}
 
 def _validator(rule: Validation, suffix: str) -> _Node:
     allow = frozenset(rule.allow) if rule.allow is not None else None
+    allowed = _listed(rule.allow or ())
     deny = frozenset(rule.deny)
 
     def check(value: Any, where: str) -> str | None:
@@ -86,8 +87,7 @@ def _validator(rule: Validation, suffix: str) -> _Node:
         if not text:
             return None
         if allow is not None and text not in allow:
-            assert rule.allow is not None
-            return f"field {where}: {_shown(text)} is not in validate.allow ({_listed(rule.allow)}){suffix}"
+            return f"field {where}: {_shown(text)} is not in validate.allow ({allowed}){suffix}"
         if text in deny:
             return f"field {where}: {_shown(text)} is in validate.deny{suffix}"
         if rule.ip is not None and not _is_ip(text, rule.ip):

@@ -128,15 +128,19 @@ class Engine:
                 log.warning("alert limit: %s (GET /api/v1/alerts/%s)", alert.get("error"), alert.get("alert_id"))
         return alerts
 
-    def _classified(self, log_type: str, rejected: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
-        """The classification-failure alert of ``log_type`` counting ``rejected`` (logged when it opens)."""
+    def _classified(self, log_type: str, rejected: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+        """The classification-failure alert of ``log_type`` counting ``rejected`` (logged when it opens); none when
+        nothing was rejected."""
+        if not rejected:
+            return []
         with self._alerts_lock:
             alert = self._classification.process(log_type, rejected, now)
-        assert alert is not None
+        if alert is None:
+            return []
         if alert["created_at"] == alert["updated_at"] and alert["event_count"] == len(rejected):
             log.warning("lines of %s were rejected: %s line(s), first reason %r (GET /api/v1/alerts/%s)",
                         log_type, len(rejected), alert["alert_context"]["first_reason"], alert["alert_id"])
-        return alert
+        return [alert]
 
     def ingest(self, log_type: str, lines: list[bytes]) -> IngestReport:
         """Process ``lines`` (in a worker when there are workers) and commit the result."""
@@ -153,9 +157,7 @@ class Engine:
         for seconds in done.latencies:
             latency.observe(seconds)
         now = datetime.now(UTC)
-        alerts = self._fold(done.matches, now)
-        if done.rejected_lines:
-            alerts.append(self._classified(report.log_type, done.rejected_lines, now))
+        alerts = self._fold(done.matches, now) + self._classified(report.log_type, done.rejected_lines, now)
         if report.rule_errors:
             for result in done.matches:
                 if result.error is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from threatmatch.logtypes.checks import Check, compile_check, rewrites
+from threatmatch.logtypes.checks import compile_check, rewrites
 from threatmatch.logtypes.parsers.clf import SLOTS, clf_parser
 from threatmatch.logtypes.parsers.common import LineParser, ParseResult, check_text_options, coercers
 from threatmatch.logtypes.parsers.csvlines import csv_parser
@@ -33,7 +33,7 @@ from threatmatch.logtypes.parsers.zeek_tsv import zeek_parser
 if TYPE_CHECKING:
     from threatmatch.logtypes.schema import FieldSpec, ParserSpec, Schema
 
-__all__ = ["NATIVE_PARSERS", "JsonLines", "LineParser", "ParseResult", "build_parser", "event_check", "json_state",
+__all__ = ["NATIVE_PARSERS", "JsonLines", "LineParser", "ParseResult", "build_parser", "json_state",
            "validate_parser"]
 
 NATIVE_PARSERS = ("zeek_tsv", "clf", "spaced", "vpcflow", "syslog_rfc5424")
@@ -115,17 +115,12 @@ def validate_parser(data: Any, fields: tuple[FieldSpec, ...], add: Callable[[str
     return ParserSpec(kind=kind, name=name, options=dict(options))
 
 
-def event_check(schema: Schema) -> Check | None:
-    """``event -> reason | None`` for what the schema asks of every event (``threatmatch.logtypes.checks``)."""
-    return compile_check(schema)
-
-
 def json_state(schema: Schema) -> JsonLines | None:
     """A fresh incremental parser for a JSON log type (events checked), None for other formats."""
     spec = schema.parser
     if spec.kind != "json":
         return None
-    return JsonLines(spec.options.get("records") or None, event_check(schema), rewrites=rewrites(schema))
+    return JsonLines(spec.options.get("records") or None, compile_check(schema), rewrites=rewrites(schema))
 
 
 def build_parser(schema: Schema) -> LineParser:
@@ -153,8 +148,8 @@ def build_parser(schema: Schema) -> LineParser:
     elif spec.name == "syslog_rfc5424":
         base = syslog5424_parser()
     else:
-        return json_parser(options.get("records") or None, event_check(schema))
-    check = event_check(schema)
+        return json_parser(options.get("records") or None, compile_check(schema))
+    check = compile_check(schema)
     if check is None:
         return base
 
