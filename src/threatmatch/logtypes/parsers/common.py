@@ -1,5 +1,5 @@
-"""Shared pieces of the text parsers: line decoding, schema-driven type coercion, results, and the options
-``fastmatch`` and ``regex`` share (``emptyValues``, ``trimSpace``, ``expandFields``)."""
+"""Shared pieces of the text parsers: line splitting and decoding, schema-driven type coercion, results, and the
+options ``csv``, ``fastmatch`` and ``regex`` share (``emptyValues``, ``trimSpace``, ``expandFields``)."""
 
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ def expander(templates: dict[str, str]) -> Callable[[dict[str, str]], dict[str, 
 
 
 def check_text_options(options: dict[str, Any], top: set[str], path: str, add: Callable[[str, str], None]) -> None:
-    """``emptyValues``, ``trimSpace`` and ``expandFields``, shared by fastmatch and regex."""
+    """``emptyValues``, ``trimSpace`` and ``expandFields``, shared by csv, fastmatch and regex."""
     empty = options.get("emptyValues", [])
     if not isinstance(empty, list) or not all(isinstance(value, str) for value in empty):
         add(f"{path}.emptyValues", "expected a list of strings, e.g. ['-']")
