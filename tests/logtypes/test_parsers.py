@@ -171,3 +171,45 @@ def test_every_parser_rejects_instead_of_raising(lines: list[str | bytes]) -> No
         for number, event, reason in log_type.parse(lines):
             assert number >= 1
             assert (event is None) != (reason is None)
+
+
+_CLF_WORD = st.text(st.sampled_from('ab-1.:/"[]\\= \t'), min_size=1, max_size=6)
+_CLF_QUOTED = st.text(st.sampled_from('ab -/"\\'), max_size=8).map(lambda t: '"' + t + '"')
+
+
+@given(st.lists(st.one_of(_CLF_WORD, _CLF_QUOTED, st.just("[26/Dec/2016:16:22:13 +0000]"), st.just("-")),
+                min_size=6, max_size=10))
+def test_the_plain_access_log_fast_path_equals_the_tokenizer(pieces: list[str]) -> None:
+    """Whenever the one-regex fast path reads a line, it reads what the tokenizer reads."""
+    from threatmatch.logtypes.parsers.clf import _plain, _split_tokens
+    from threatmatch.logtypes.parsers.common import Reject
+
+    line = " ".join(pieces)
+    fast = _plain(line)
+    if fast is None:
+        return
+    try:
+        slow = _split_tokens(line)
+    except Reject as exc:
+        raise AssertionError(f"the fast path read a line the tokenizer rejects ({exc}): {line!r}") from None
+    assert fast == slow
+
+
+def test_the_plain_access_log_fast_path_reads_real_lines_as_the_tokenizer() -> None:
+    """The real Apache and nginx lines (and Panther V1's Go test inputs): the same slots either way, and most
+    lines take the fast path."""
+    from tests.logtypes.samples import SOURCES, source_files
+
+    from threatmatch.logtypes.parsers.clf import _plain, _split_tokens
+
+    fast_lines = 0
+    for log_type in ("Apache.AccessCombined", "Nginx.Access"):
+        for name, _ in SOURCES[log_type]:
+            for _, lines in source_files(name):
+                for raw in lines:
+                    line = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
+                    fast = _plain(line)
+                    if fast is not None:
+                        fast_lines += 1
+                        assert fast == _split_tokens(line), line
+    assert fast_lines >= 10

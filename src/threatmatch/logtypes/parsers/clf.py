@@ -14,6 +14,7 @@ method, uri, protocol, status, bytes, referer, userAgent, forwardedFor, extra.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from threatmatch.logtypes.parsers.common import (
@@ -29,8 +30,40 @@ SLOTS = ("vhost", "host", "ident", "user", "time", "request", "method", "uri", "
          "referer", "userAgent", "forwardedFor", "extra")
 
 
+_WORD = r'[^ \t"\[]+'
+_TEXT = r'[^"\\]*'
+# The plain combined/common line (single spaces, no escapes in quotes, no virtual host, no extras): one match gives
+# what the tokenizer below gives for it (a test holds them equal); every other line takes the tokenizer.
+_PLAIN = re.compile(rf'({_WORD}) ({_WORD}) ({_WORD}) \[([^\]]*)\] "({_TEXT})" ({_WORD}) ({_WORD})'
+                    rf'(?: "({_TEXT})" "({_TEXT})")?')
+
+
+def _plain(line: str) -> dict[str, Any] | None:
+    """The slots of a plain combined/common line, or None when the line needs the tokenizer."""
+    found = _PLAIN.fullmatch(line)
+    if found is None:
+        return None
+    host, ident, user, time, request, status, size, referer, agent = found.groups()
+    slots: dict[str, Any] = {"host": host, "ident": ident, "user": user, "time": time, "request": request}
+    parts = request.split(" ")
+    if len(parts) == 3 and all(parts):
+        slots["method"], slots["uri"], slots["protocol"] = parts
+    slots["status"], slots["bytes"] = status, size
+    if referer is not None:
+        slots["referer"], slots["userAgent"] = referer, agent
+    return {key: value for key, value in slots.items() if value != "-"}
+
+
 def split_line(line: str) -> dict[str, Any]:
     """Slots of one access-log line (absent slots left out); Reject when it is not CLF."""
+    plain = _plain(line)
+    if plain is not None:
+        return plain
+    return _split_tokens(line)
+
+
+def _split_tokens(line: str) -> dict[str, Any]:
+    """``split_line`` through the tokenizer: any variant (virtual host, escapes, extras, tabs)."""
     tokens = tokenize(line)
     at = next((i for i, token in enumerate(tokens) if token.bracketed), -1)
     if at < 0:
