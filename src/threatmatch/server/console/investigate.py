@@ -10,7 +10,7 @@ from threatmatch.errors import SearchError
 from threatmatch.server.console.render import render
 from threatmatch.server.deps import ServiceDep, SessionDep
 from threatmatch.server.errors import ApiError
-from threatmatch.server.queries import SEVERITIES, EventFilter, parse_time
+from threatmatch.server.queries import SEVERITIES, EventFilter, indicator_values, parse_time
 from threatmatch.server.routes.rules import rules_report
 from threatmatch.server.routes.search import find_alerts, find_events, get_alert
 
@@ -20,11 +20,12 @@ router = APIRouter()
 @router.get("/events")
 async def events(request: Request, session: SessionDep, service: ServiceDep) -> Response:
     q = request.query_params
-    raw = {key: q.get(key) or None for key in ("log_type", "since", "until", "provider", "value")}
+    raw = {key: q.get(key) or None for key in ("log_type", "since", "until", "provider", "value", "indicator")}
     error = None
     try:
         f = EventFilter(raw["log_type"], parse_time(raw["since"], "From"), parse_time(raw["until"], "To"),
-                        raw["provider"], raw["value"], bool(q.get("matched_only")), 100)
+                        raw["provider"], raw["value"], bool(q.get("matched_only")), 100,
+                        indicator_values(raw["indicator"]))
     except ApiError as exc:
         f, error = EventFilter(raw["log_type"], None, None, raw["provider"], raw["value"], False, 100), exc.message
     try:

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from threatmatch.server.deps import ServiceDep, TokenDep
 from threatmatch.server.errors import ApiError
-from threatmatch.server.queries import EventFilter, alert_sql, alerts_sql, events_sql, parse_time
+from threatmatch.server.queries import EventFilter, alert_sql, alerts_sql, events_sql, indicator_values, parse_time
 from threatmatch.server.service import Service
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
@@ -84,9 +84,13 @@ async def events(service: ServiceDep, _: TokenDep,
                  provider: Annotated[str | None, Query(description="Only events this provider enriched")] = None,
                  value: Annotated[str | None, Query(description="Only events where this value matched")] = None,
                  matched_only: bool = False,
-                 limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+                 indicator: Annotated[str | None, Query(description=(
+                     "Indicator search: events holding any of these values (comma or space separated, at most 100) "
+                     "in any p_any_* field, enriched or not; IPs compared in canonical form, the rest without case"
+                 ))] = None) -> dict[str, Any]:
     f = EventFilter(log_type or None, parse_time(since, "since"), parse_time(until, "until"), provider or None,
-                    value or None, matched_only, limit)
+                    value or None, matched_only, limit, indicator_values(indicator))
     return {"events": await run_in_threadpool(find_events, service, f)}
 
 
