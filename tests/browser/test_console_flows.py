@@ -215,6 +215,10 @@ def test_ingest_then_find_enriched_event_and_alert(page: Page, world: tuple[Live
     expect(enrichment).to_contain_text('"p_match": "203.0.113.66"')
     expect(enrichment).to_contain_text('"itype": "c2_ip"')
     shot(page, "11-events-enriched")
+    page.goto("/events")
+    page.fill("#indicator", "203.0.113.66, " + XSS_IP)  # indicator search: any p_any_* field, enriched or not
+    page.click("#search-events")
+    expect(page.locator("details.event")).to_have_count(3)
     page.goto("/alerts")
     c2 = page.locator("#alerts-table tr", has_text="ThreatMatch.Anomali.C2Indicator").first
     expect(c2).to_be_visible()
