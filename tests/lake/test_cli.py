@@ -118,3 +118,23 @@ def test_compact(home_dir: Path) -> None:
     assert code == 0 and orjson.loads(out)["files_before"] == 4 and orjson.loads(out)["files_after"] == 1
     code, out, _ = _run(home_dir, "store", "compact")
     assert code == 0 and "merged 0 partition(s)" in out
+
+
+def test_indicator_search_finds_events_by_any_indicator_field(home_dir: Path) -> None:
+    """--indicator: the events holding the values in any p_any_* field, enriched or not, newest first; --since and
+    --log-type narrow it; a value is never SQL."""
+    _fill(home_dir)
+    code, out, err = _run(home_dir, "search", "--json", "--indicator", "10.0.0.1, ARN:AWS:IAM::123456789012:USER/USER1")
+    assert code == 0, err
+    rows = [orjson.loads(line) for line in out.splitlines()]
+    assert [(r["p_row_id"], r["matches"]) for r in rows] == [(f"{1:032x}", 1), (f"{2:032x}", 0)]
+    code, out, _ = _run(home_dir, "search", "--json", "--indicator", "10.0.0.1", "--since", "30d")
+    assert code == 0 and out == ""  # that event is 45 days old
+    code, out, _ = _run(home_dir, "search", "--json", "--indicator", "10.0.0.1", "--log-type", "Okta.SystemLog")
+    assert code == 0 and out == ""
+    code, out, _ = _run(home_dir, "search", "--json", "--indicator", "x') OR true --")
+    assert code == 0 and out == ""
+    code, _, err = _run(home_dir, "search", "SELECT 1", "--indicator", "10.0.0.1")
+    assert code == 2 and "either SQL or --indicator" in err
+    code, _, err = _run(home_dir, "search", "SELECT 1", "--since", "7d")
+    assert code == 2 and "--since and --log-type go with --indicator" in err

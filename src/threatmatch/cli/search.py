@@ -14,6 +14,7 @@ from rich.text import Text
 from threatmatch.cli.context import echo_json, err, out, state
 from threatmatch.errors import ConfigError
 from threatmatch.lake import DatasetStats, Lake, SearchResult, parse_duration
+from threatmatch.lake.indicator_search import indicator_sql, indicator_values
 
 _CELL_CHARS = 200
 
@@ -55,13 +56,29 @@ def _views_table(views: dict[str, list[tuple[str, str]]]) -> Table:
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="Stop the query after this many seconds.")
 @click.option("--views", "list_views", is_flag=True, help="List the searchable views and their columns.")
-def search_command(sql: str | None, as_json: bool, limit: int, timeout: float, list_views: bool) -> None:
-    """Run one read-only DuckDB SQL query over the stored enriched events.
+@click.option("--indicator", "indicators", metavar="VALUES",
+              help="Instead of SQL: the events holding any of these values (comma or space separated, at most 100) in "
+                   "any p_any_* field, enriched or not (IPs in canonical form, the rest without case).")
+@click.option("--since", metavar="DURATION", help="With --indicator: only events of the last DURATION (e.g. 7d, 12h).")
+@click.option("--log-type", "log_type", metavar="NAME", help="With --indicator: only events of this log type.")
+def search_command(sql: str | None, as_json: bool, limit: int, timeout: float, list_views: bool,
+                   indicators: str | None, since: str | None, log_type: str | None) -> None:
+    """Run one read-only DuckDB SQL query over the stored enriched events, or an indicator search (--indicator).
 
     Views: one per log type (AWS.CloudTrail -> aws_cloudtrail), all_events, alerts, and one per lookup table
     (anomali_<provider>). Pass "-" to read the query from stdin. Examples are in docs/search.md.
     """
     lake = Lake(state().home)
+    if indicators is not None:
+        if sql is not None:
+            raise click.UsageError("give either SQL or --indicator, not both")
+        values = indicator_values(indicators)
+        if not values:
+            raise click.BadParameter("no value to search for", param_hint="--indicator")
+        start = datetime.now(UTC) - parse_duration(since) if since else None
+        sql = indicator_sql(values, since=start, log_type=log_type)
+    elif since is not None or log_type is not None:
+        raise click.UsageError("--since and --log-type go with --indicator (in SQL, write them in the query)")
     if list_views:
         views = lake.describe()
         if as_json:

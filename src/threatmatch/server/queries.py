@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from threatmatch.indicators.normalize import normalize_ip
+from threatmatch.lake.indicator_search import indicator_condition
 from threatmatch.lake.naming import quote_literal
-from threatmatch.lake.schema import STANDARD_P_ANY
 from threatmatch.server.errors import ApiError
 
 SEVERITIES = ("INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -25,34 +23,9 @@ class EventFilter:
     value: str | None = None
     matched_only: bool = False
     limit: int = 50
-    #: Indicator search: events holding any of these values in any ``p_any_*`` field (``indicator_values``).
+    #: Indicator search: events holding any of these values in any ``p_any_*`` field
+    #: (``threatmatch.lake.indicator_search.indicator_values``).
     indicators: tuple[str, ...] = ()
-
-
-MAX_INDICATORS = 100
-_SEPARATORS = re.compile(r"[\s,]+")
-
-
-def indicator_values(text: str | None) -> tuple[str, ...]:
-    """The values of an indicator search (Panther's "Indicator Search"): separated by commas, spaces or new lines;
-    IP addresses in canonical form, anything else lower-cased (compared without case); at most ``MAX_INDICATORS``."""
-    values = [value for value in _SEPARATORS.split(text or "") if value]
-    if len(values) > MAX_INDICATORS:
-        raise ApiError(422, "bad_filter", f"{len(values)} indicators to search: at most {MAX_INDICATORS} at once; "
-                       "split the list", "indicator")
-    found = []
-    for value in values:
-        address = normalize_ip(value)
-        found.append(address if address is not None else value.lower())
-    return tuple(dict.fromkeys(found))
-
-
-def _indicator_condition(values: tuple[str, ...]) -> str:
-    """Any standard ``p_any_*`` field holds one of ``values`` (addresses exactly, other kinds without case)."""
-    listed = "[" + ", ".join(quote_literal(value) for value in values) + "]"
-    tests = [f"list_has_any({column}, {listed})" if column == "p_any_ip_addresses" else
-             f"list_has_any(list_transform({column}, lambda x: lower(x)), {listed})" for column in STANDARD_P_ANY]
-    return "(" + " OR ".join(tests) + ")"
 
 
 def _ts(moment: datetime) -> str:
@@ -79,7 +52,7 @@ def events_sql(f: EventFilter) -> str:
     elif f.matched_only:
         where.append("len(p_enrichment_matches) > 0")
     if f.indicators:
-        where.append(_indicator_condition(f.indicators))
+        where.append(indicator_condition(f.indicators))
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     return ("SELECT p_log_type, p_event_time, p_row_id, p_any_ip_addresses, p_any_domain_names, "
             "len(p_enrichment_matches) AS matches, p_enrichment, event FROM all_events"

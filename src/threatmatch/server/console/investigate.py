@@ -6,11 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from threatmatch.errors import SearchError
+from threatmatch.errors import ConfigError, SearchError
+from threatmatch.lake.indicator_search import indicator_values
 from threatmatch.server.console.render import render
 from threatmatch.server.deps import ServiceDep, SessionDep
 from threatmatch.server.errors import ApiError
-from threatmatch.server.queries import SEVERITIES, EventFilter, indicator_values, parse_time
+from threatmatch.server.queries import SEVERITIES, EventFilter, parse_time
 from threatmatch.server.routes.rules import rules_report
 from threatmatch.server.routes.search import find_alerts, find_events, get_alert
 
@@ -26,8 +27,9 @@ async def events(request: Request, session: SessionDep, service: ServiceDep) -> 
         f = EventFilter(raw["log_type"], parse_time(raw["since"], "From"), parse_time(raw["until"], "To"),
                         raw["provider"], raw["value"], bool(q.get("matched_only")), 100,
                         indicator_values(raw["indicator"]))
-    except ApiError as exc:
-        f, error = EventFilter(raw["log_type"], None, None, raw["provider"], raw["value"], False, 100), exc.message
+    except (ApiError, ConfigError) as exc:
+        message = exc.message if isinstance(exc, ApiError) else str(exc)
+        f, error = EventFilter(raw["log_type"], None, None, raw["provider"], raw["value"], False, 100), message
     try:
         found = await run_in_threadpool(find_events, service, f)
     except (SearchError, ApiError) as exc:

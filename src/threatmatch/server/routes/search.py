@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from threatmatch.lake.indicator_search import indicator_values
 from threatmatch.server.deps import ServiceDep, TokenDep
 from threatmatch.server.errors import ApiError
-from threatmatch.server.queries import EventFilter, alert_sql, alerts_sql, events_sql, indicator_values, parse_time
+from threatmatch.server.queries import EventFilter, alert_sql, alerts_sql, events_sql, parse_time
 from threatmatch.server.service import Service
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
