@@ -21,6 +21,7 @@ from typing import Any
 from threatmatch.detect import AlertManager, RuleSet
 from threatmatch.detect.alerts import DEFAULT_ALERT_LIMIT, RULE_ERROR, SYSTEM_ERROR
 from threatmatch.detect.classification import ClassificationAlerts
+from threatmatch.detect.dropoff import DropOffAlarms
 from threatmatch.enrich.config import EnrichmentConfig
 from threatmatch.enrich.live import LiveTable
 from threatmatch.enrich.pipeline import Pipeline
@@ -31,6 +32,7 @@ from threatmatch.server.ingest_core import MAX_REJECT_DETAILS, IngestCore, Inges
 from threatmatch.server.ingest_pool import IngestPool
 from threatmatch.server.lakesink import LakeSink
 from threatmatch.server.metrics import Metrics
+from threatmatch.storage.alarms_repo import Alarm
 
 log = logging.getLogger("threatmatch.server")
 
@@ -50,6 +52,7 @@ class Engine:
         self.core = IngestCore(home, tables, rule_paths=self._rule_paths, batch_size=batch_size)
         self._alerts = AlertManager(self.core.ruleset, alert_limit=alert_limit)
         self._classification = ClassificationAlerts()
+        self.dropoff = DropOffAlarms(datetime.now(UTC))
         self._alerts_lock = threading.Lock()
         self.sink = LakeSink(home)  # writes happen in a writer process
         self.lake = Lake(home)  # this process only searches (after sink.flush())
@@ -142,6 +145,17 @@ class Engine:
                         log_type, len(rejected), alert["alert_context"]["first_reason"], alert["alert_id"])
         return [alert]
 
+    def check_alarms(self, alarms: Mapping[str, Alarm], now: datetime) -> list[dict[str, Any]]:
+        """Open a drop-off alert for each log type silent for its alarm's minutes; stored and logged."""
+        with self._alerts_lock:
+            opened = self.dropoff.check({name: alarm.minutes for name, alarm in alarms.items()}, now,
+                                        {name: alarm.set_at for name, alarm in alarms.items()})
+        for alert in opened:
+            log.warning("%s (GET /api/v1/alerts/%s)", alert["error"], alert["alert_id"])
+        if opened:
+            self.sink.write_alerts(opened)
+        return opened
+
     def ingest(self, log_type: str, lines: list[bytes]) -> IngestReport:
         """Process ``lines`` (in a worker when there are workers) and commit the result."""
         if self.pool is not None:
@@ -158,6 +172,11 @@ class Engine:
             latency.observe(seconds)
         now = datetime.now(UTC)
         alerts = self._fold(done.matches, now) + self._classified(report.log_type, done.rejected_lines, now)
+        if report.accepted:
+            with self._alerts_lock:
+                resumed = self.dropoff.received(report.log_type, now)
+            if resumed is not None:
+                alerts.append(resumed)
         if report.rule_errors:
             for result in done.matches:
                 if result.error is not None:

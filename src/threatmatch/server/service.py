@@ -17,6 +17,7 @@ from threatmatch.enrich.config import EnrichmentConfig, LogTypeSetting
 from threatmatch.errors import SyncError, ThreatmatchError
 from threatmatch.home import Home
 from threatmatch.server import parts
+from threatmatch.server.alarms import AlarmWatcher
 from threatmatch.server.auth import SessionSigner, load_or_create_key
 from threatmatch.server.drafts import Drafts
 from threatmatch.server.engine import Engine
@@ -25,6 +26,7 @@ from threatmatch.server.metrics import Metrics
 from threatmatch.server.settings import ServerSettings
 from threatmatch.server.tables import TableSet
 from threatmatch.server.tokens import TokenStore
+from threatmatch.storage.alarms_repo import AlarmRepo
 from threatmatch.storage.db import connect
 from threatmatch.storage.providers_repo import ProviderRepo
 from threatmatch.storage.secrets import SecretBox
@@ -56,6 +58,7 @@ class Service:
         self.drafts = Drafts()
         self._engine: Engine | None = None
         self.scheduler: Scheduler | None = None
+        self._alarms = AlarmWatcher(self.check_alarms)
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
@@ -122,9 +125,14 @@ class Service:
             self.scheduler = Scheduler(lambda: self.repo().schedules(), self._scheduled_sync,
                                        last_run=self._last_attempt)
             self.scheduler.start(poll_s=5.0)
+        self._alarms.start()
         for callback in self._on_start:
             threading.Thread(target=self._run_hook, args=(callback,), name="threatmatch-start-hook",
                              daemon=True).start()
+
+    def check_alarms(self, now: datetime) -> list[dict[str, Any]]:
+        """Drop-off alarms: the alerts opened at ``now`` (the watcher calls this every 30 s)."""
+        return self.engine.check_alarms(AlarmRepo(self.db()).all(), now)
 
     @staticmethod
     def _run_hook(callback: Callable[[], None]) -> None:
@@ -140,6 +148,7 @@ class Service:
             child.cancel()
         if self.scheduler is not None:
             self.scheduler.stop(timeout=5.0)
+        self._alarms.stop()
         for callback in reversed(self._on_stop):
             try:
                 callback()

@@ -3,18 +3,22 @@ lines, save it: Panther's schema editor)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from threatmatch.errors import ConfigError
 from threatmatch.logtypes.describe import field_rows
 from threatmatch.server.auth import CSRF_FIELD, check_csrf
 from threatmatch.server.console.render import redirect, render
 from threatmatch.server.deps import ServiceDep, SessionDep
 from threatmatch.server.errors import ApiError
-from threatmatch.server.routes.logtypes import SchemaTrial, add_schema, trial_of
+from threatmatch.server.routes.logtypes import SchemaTrial, add_schema, alarm_of, trial_of
+from threatmatch.storage.alarms_repo import AlarmRepo
 
 router = APIRouter()
 
@@ -65,4 +69,25 @@ async def try_or_save(request: Request, session: SessionDep, service: ServiceDep
 def log_type_page(request: Request, name: str, session: SessionDep, service: ServiceDep) -> Response:
     """One log type: input format, default selectors, fields (type, indicators, required, validate...), warnings."""
     kind = service.engine.registry.get(name)
-    return render(request, "logtype.html", session, kind=kind, fields=field_rows(kind.schema.fields))
+    return render(request, "logtype.html", session, kind=kind, fields=field_rows(kind.schema.fields),
+                  alarm=alarm_of(service, kind.name))
+
+
+@router.post("/logtypes/{name}/alarm")
+async def save_alarm(request: Request, name: str, session: SessionDep, service: ServiceDep) -> Response:
+    """Set the drop-off alarm (minutes), or remove it (empty)."""
+    form = await request.form()
+    check_csrf(session, str(form.get(CSRF_FIELD) or ""))
+    kind = service.engine.registry.get(name)
+    text = str(form.get("minutes") or "").strip()
+    url = f"/logtypes/{quote(kind.name)}"
+    repo = AlarmRepo(service.db())
+    if not text:
+        repo.remove(kind.name)
+        return redirect(request, url, f"Removed the drop-off alarm of {kind.name}.")
+    minutes: Any = int(text) if text.isdigit() else text  # set() refuses anything but a whole number in range
+    try:
+        repo.set(kind.name, minutes, datetime.now(UTC))
+    except ConfigError as exc:
+        return redirect(request, url, f"Not saved: {exc}.", kind="error")
+    return redirect(request, url, f"{kind.name} alarms after {minutes} minutes without an event.")

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from threatmatch.errors import SchemaError
+from threatmatch.errors import NotFoundError, SchemaError
 from threatmatch.logtypes.describe import field_rows
 from threatmatch.logtypes.parsers.common import split_lines
 from threatmatch.logtypes.schema import load_schema
@@ -22,6 +22,8 @@ from threatmatch.server.body import read_body
 from threatmatch.server.deps import ServiceDep, TokenDep
 from threatmatch.server.errors import ApiError
 from threatmatch.server.service import Service
+from threatmatch.storage.alarms_repo import MAX_MINUTES, MIN_MINUTES, AlarmRepo
+from threatmatch.timefmt import panther_ts
 
 router = APIRouter(prefix="/api/v1/logtypes", tags=["log types"])
 
@@ -82,9 +84,45 @@ async def test_log_type(request: Request, _: TokenDep) -> dict[str, Any]:
     return await run_in_threadpool(trial_of, body)
 
 
-@router.get("/{name}", summary="One log type with its fields and field paths (selector candidates)")
+@router.get("/{name}", summary="One log type with its fields, field paths (selector candidates) and drop-off alarm")
 def get_log_type(name: str, service: ServiceDep, _: TokenDep) -> dict[str, Any]:
-    return detail(service.engine.registry.get(name))
+    kind = service.engine.registry.get(name)
+    return {**detail(kind), "alarm": alarm_of(service, kind.name)}
+
+
+def alarm_of(service: Service, name: str) -> dict[str, Any] | None:
+    """The log type's drop-off alarm (minutes, when set, last event, whether it is alarming now), or None."""
+    alarm = AlarmRepo(service.db()).get(name)
+    if alarm is None:
+        return None
+    last = service.engine.dropoff.last_event(name)
+    return {"minutes": alarm.minutes, "set_at": panther_ts(alarm.set_at),
+            "last_event_at": panther_ts(last) if last is not None else None,
+            "alarming": service.engine.dropoff.alarming(name)}
+
+
+class AlarmIn(BaseModel):
+    """A drop-off alarm: alert when the log type receives no event for this many minutes."""
+
+    minutes: int = Field(description=f"{MIN_MINUTES} to {MAX_MINUTES} (7 days)")
+
+
+@router.put("/{name}/alarm", summary="Set a log type's drop-off alarm (alert when no event arrives for N minutes)")
+def set_alarm(name: str, body: AlarmIn, service: ServiceDep, _: TokenDep) -> dict[str, Any]:
+    """One `SYSTEM_ERROR` alert, `No data received: <log type>`, opens when the log type receives no event for
+    `minutes` (counted from its last event, the service start or this call, whichever is later) and closes with
+    the next event; the service checks every 30 seconds."""
+    kind = service.engine.registry.get(name)
+    AlarmRepo(service.db()).set(kind.name, body.minutes, datetime.now(UTC))
+    return alarm_of(service, kind.name) or {}  # {} only if another request removed it meanwhile
+
+
+@router.delete("/{name}/alarm", status_code=204, summary="Remove a log type's drop-off alarm")
+def remove_alarm(name: str, service: ServiceDep, _: TokenDep) -> Response:
+    kind = service.engine.registry.get(name)
+    if not AlarmRepo(service.db()).remove(kind.name):
+        raise NotFoundError(f"log type {kind.name} has no drop-off alarm")
+    return Response(status_code=204)
 
 
 def detail(kind: Any) -> dict[str, Any]:

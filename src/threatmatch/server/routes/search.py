@@ -111,9 +111,10 @@ def get_alert(service: Service, alert_id: str) -> dict[str, Any]:
 @router.get("/alerts", summary="Alerts, most recently updated first",
             description="`alert_type`: `RULE_MATCH` (a rule matched), `RULE_ERROR` (a rule raised an error on "
                         "events; the alert's `error` says which, its sample events carry `p_rule_error`) or "
-                        "`SYSTEM_ERROR` (a rule reached the alert limit: 1,000 alerts within an hour; or lines of a "
+                        "`SYSTEM_ERROR` (a rule reached the alert limit: 1,000 alerts within an hour; lines of a "
                         "log type were rejected: one alert per log type and hour, `dedup` "
-                        "`classification failure`, the rejected lines as sample events).")
+                        "`classification failure`, the rejected lines as sample events; or a log type with a "
+                        "drop-off alarm received no event for its minutes, `dedup` `no data`).")
 async def alerts(service: ServiceDep, _: TokenDep, severity: str | None = None, rule_id: str | None = None,
                  alert_type: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
