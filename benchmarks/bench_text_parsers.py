@@ -13,12 +13,11 @@ process's CPU time, best of R rounds with the runs interleaved, the garbage coll
 from __future__ import annotations
 
 import argparse
-import gc
 import random
-import time
 from collections.abc import Callable
 
 import yaml
+from bench_normalize import interleaved
 
 from threatmatch.logtypes import LogTypeRegistry, load_schema
 from threatmatch.logtypes.registry import LogType
@@ -76,21 +75,6 @@ def make_lines(count: int, seed: int = 3) -> list[bytes]:
     return lines
 
 
-def interleaved(repeat: int, runs: dict[str, Callable[[], int]]) -> dict[str, float]:
-    best = {name: float("inf") for name in runs}
-    for _ in range(repeat):
-        for name, run in runs.items():
-            gc.collect()
-            gc.disable()
-            try:
-                start = time.process_time()
-                run()
-                best[name] = min(best[name], time.process_time() - start)
-            finally:
-                gc.enable()
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=50_000)
@@ -117,7 +101,7 @@ def main() -> None:
         return run
 
     runs: dict[str, Callable[[], int]] = {"baseline": baseline, **{label: parse_with(k) for label, k in kinds.items()}}
-    best = interleaved(args.repeat, runs)
+    best = interleaved(args.repeat, runs, lambda: None)  # the same timing rules as bench_normalize
     base = best["baseline"]
     count = len(lines)
     print(f"Apache combined lines: {count:,} (avg {sum(map(len, lines)) / count:.0f} bytes)")
