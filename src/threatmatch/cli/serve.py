@@ -49,7 +49,7 @@ def serve(host: str, port: int, demo: bool, no_scheduler: bool, ingest_workers: 
     home = state().home
     _check_rules(rule_paths)
     settings = ServerSettings(run_scheduler=not no_scheduler, rule_paths=rule_paths, ingest_workers=ingest_workers,
-                              alert_limit_per_hour=alert_limit)
+                              alert_limit_per_hour=alert_limit, console_url=f"http://{host}:{port}")
     if sync_niceness is not None:
         settings = replace(settings, sync_niceness=sync_niceness)
     service = Service(home, settings)

@@ -53,6 +53,8 @@ class Engine:
         self._alerts = AlertManager(self.core.ruleset, alert_limit=alert_limit)
         self._classification = ClassificationAlerts()
         self.dropoff = DropOffAlarms(datetime.now(UTC))
+        #: Called with the alerts each request or alarm check created or updated (the service sends new ones on).
+        self.on_alerts: Callable[[list[dict[str, Any]]], None] | None = None
         self._alerts_lock = threading.Lock()
         self.sink = LakeSink(home)  # writes happen in a writer process
         self.lake = Lake(home)  # this process only searches (after sink.flush())
@@ -154,6 +156,8 @@ class Engine:
             log.warning("%s (GET /api/v1/alerts/%s)", alert["error"], alert["alert_id"])
         if opened:
             self.sink.write_alerts(opened)
+            if self.on_alerts is not None:
+                self.on_alerts(opened)
         return opened
 
     def ingest(self, log_type: str, lines: list[bytes]) -> IngestReport:
@@ -186,6 +190,8 @@ class Engine:
             write(report.log_type, payload)
         if alerts:
             self.sink.write_alerts(alerts)
+            if self.on_alerts is not None:
+                self.on_alerts(alerts)
         if done.rejected_lines:  # kept, not only listed in the answer: a sender may never read it
             self.sink.write_rejects(done.rejected_lines)
         report.alerts = len(alerts)

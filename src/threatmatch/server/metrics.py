@@ -43,6 +43,8 @@ class Metrics:
         self.alerts = Counter("threatmatch_alerts", "Alerts raised by detections", ["rule_id"], registry=r)
         self.rule_errors = Counter("threatmatch_rule_errors", "Events on which a rule raised an error (each also "
                                    "counts in a RULE_ERROR alert)", ["rule_id"], registry=r)
+        self.alert_deliveries = Counter("threatmatch_alert_deliveries", "New alerts sent to destinations, by outcome "
+                                        "(sent, failed after retries)", ["destination", "outcome"], registry=r)
         self.sync_duration = Histogram("threatmatch_sync_duration_seconds", "Duration of provider refreshes",
                                        ["provider"], buckets=SYNC_BUCKETS, registry=r)
         self.sync_failures = Counter("threatmatch_sync_failures", "Failed provider refreshes", ["provider"],

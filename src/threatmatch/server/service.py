@@ -19,6 +19,7 @@ from threatmatch.home import Home
 from threatmatch.server import parts
 from threatmatch.server.alarms import AlarmWatcher
 from threatmatch.server.auth import SessionSigner, load_or_create_key
+from threatmatch.server.delivery import AlertDelivery
 from threatmatch.server.drafts import Drafts
 from threatmatch.server.engine import Engine
 from threatmatch.server.errors import ApiError
@@ -28,6 +29,7 @@ from threatmatch.server.tables import TableSet
 from threatmatch.server.tokens import TokenStore
 from threatmatch.storage.alarms_repo import AlarmRepo
 from threatmatch.storage.db import connect
+from threatmatch.storage.destinations_repo import Destination, DestinationRepo
 from threatmatch.storage.providers_repo import ProviderRepo
 from threatmatch.storage.secrets import SecretBox
 from threatmatch.sync.child import ChildSync
@@ -59,6 +61,7 @@ class Service:
         self._engine: Engine | None = None
         self.scheduler: Scheduler | None = None
         self._alarms = AlarmWatcher(self.check_alarms)
+        self.delivery = AlertDelivery(self._destinations, self.metrics, console_url=self.settings.console_url)
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
@@ -121,6 +124,8 @@ class Service:
                               workers=self.settings.resolved_ingest_workers(),
                               alert_limit=self.settings.alert_limit_per_hour)
         self.settings_changed()
+        self._engine.on_alerts = self.delivery.notify
+        self.delivery.start()
         if self.settings.run_scheduler:
             self.scheduler = Scheduler(lambda: self.repo().schedules(), self._scheduled_sync,
                                        last_run=self._last_attempt)
@@ -129,6 +134,14 @@ class Service:
         for callback in self._on_start:
             threading.Thread(target=self._run_hook, args=(callback,), name="threatmatch-start-hook",
                              daemon=True).start()
+
+    def destinations(self) -> DestinationRepo:
+        return DestinationRepo(self.db(), self.secretbox)
+
+    def _destinations(self) -> list[tuple[Destination, tuple[str, str] | None]]:
+        """Every destination with its header (for the delivery thread)."""
+        repo = self.destinations()
+        return [(destination, repo.header(destination.name)) for destination in repo.list()]
 
     def check_alarms(self, now: datetime) -> list[dict[str, Any]]:
         """Drop-off alarms: the alerts opened at ``now`` (the watcher calls this every 30 s)."""
@@ -149,6 +162,7 @@ class Service:
         if self.scheduler is not None:
             self.scheduler.stop(timeout=5.0)
         self._alarms.stop()
+        self.delivery.stop()
         for callback in reversed(self._on_stop):
             try:
                 callback()

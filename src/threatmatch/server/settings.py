@@ -38,6 +38,8 @@ class ServerSettings:
     #: Processes that parse, enrich and run the rules on ingest requests (each holds its own copy of the
     #: tables); 0 = inside the service process; None = one per core when there are several cores, else 0.
     ingest_workers: int | None = None
+    #: The console's address, for the link in each alert sent to a destination (None: no link).
+    console_url: str | None = None
 
     def resolved_ingest_workers(self) -> int:
         """``ingest_workers`` with ``None`` resolved for this machine."""

@@ -21,6 +21,7 @@ def unknown(path: str) -> None:
 def api_routers() -> list[APIRouter]:
     """Every API router, in the order the OpenAPI document lists them; the fallback comes last."""
     from threatmatch.server.routes import (
+        destinations,
         enrichments,
         health,
         ingest,
@@ -33,4 +34,4 @@ def api_routers() -> list[APIRouter]:
     )
 
     return [health.router, providers.router, enrichments.router, lookup.router, logtypes.router, ingest.router,
-            search.router, rules.router, metrics.router, _fallback]
+            search.router, rules.router, destinations.router, metrics.router, _fallback]
