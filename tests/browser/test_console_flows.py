@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
 from tests.browser.conftest import shot
 from tests.detect.rulefiles import write_rule
-from tests.server.harness import LiveServer, run_server
+from tests.server.harness import LiveServer, Receiver, run_server
 
 from threatmatch.emulator.testing import EmulatorHandle, run_emulator
 from threatmatch.server.client import IngestClient
@@ -348,3 +348,34 @@ def test_a_custom_log_type_is_tested_on_sample_lines_then_saved(page: Page) -> N
     action = page.locator("#fields-table tbody tr", has_text="action")
     expect(action).to_contain_text("validate allow DROP, ACCEPT")
     expect(page.locator("#fields-table tbody tr", has_text="time")).to_contain_text("event time; format rfc3339")
+
+
+def test_an_alert_destination_is_added_tested_and_removed(page: Page) -> None:
+    """Alert destinations: add a webhook with a secret header (never shown again), send it a test alert (it
+    arrives, header included), remove it."""
+    receiver = Receiver()
+    try:
+        page.goto("/alerts")
+        page.click("nav >> text=Alert destinations")
+        page.fill("#name", "SOC webhook")
+        page.fill("#url", receiver.url + "/hook")
+        page.select_option("#min_severity", "HIGH")
+        page.fill("#header_name", "Authorization")
+        page.fill("#header_value", "Bearer console-secret")
+        page.click("#add-destination")
+        expect(page.locator(".flash")).to_contain_text("Added destination SOC webhook")
+        row = page.locator("#destinations-table tbody tr", has_text="SOC webhook")
+        expect(row).to_contain_text("HIGH")
+        expect(row).to_contain_text("Authorization: ••••")
+        assert "console-secret" not in page.content()
+        shot(page, "19-alert-destinations")
+        row.locator(".test-destination").click()
+        expect(page.locator(".flash")).to_contain_text("Test alert to SOC webhook: delivered: HTTP 204.")
+        [(headers, body)] = receiver.posts("/hook", 1)
+        assert headers["Authorization"] == "Bearer console-secret" and body["title"] == "Test alert for destination " \
+                                                                                        "SOC webhook"
+        page.locator("#destinations-table tbody tr", has_text="SOC webhook").locator(".remove-destination").click()
+        expect(page.locator(".flash")).to_contain_text("Removed destination SOC webhook.")
+        expect(page.locator("#destinations-table")).not_to_contain_text("SOC webhook")
+    finally:
+        receiver.server.shutdown()

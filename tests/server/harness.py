@@ -9,9 +9,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 import uvicorn
 
 from threatmatch.home import Home
@@ -85,3 +88,34 @@ def run_server(root: Path, settings: ServerSettings | None = None) -> Iterator[L
         client.close()
         server.should_exit = True
         thread.join(timeout=20)
+
+
+class Receiver:
+    """A webhook on 127.0.0.1: records every POST; paths under /fail answer 500."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                outer.received.append((self.path, dict(self.headers), orjson.loads(body)))
+                self.send_response(500 if self.path.startswith("/fail") else 204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def posts(self, path: str, count: int, timeout: float = 15.0) -> list[tuple[dict[str, str], dict[str, Any]]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [(headers, body) for p, headers, body in self.received if p == path]
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        return [(headers, body) for p, headers, body in self.received if p == path]

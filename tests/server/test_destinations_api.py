@@ -3,16 +3,13 @@ or by the rule's Destinations; the header value is write-only; a failing webhook
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import orjson
 import pytest
 from tests.detect.rulefiles import write_rule
-from tests.server.harness import LiveServer, run_server
+from tests.server.harness import LiveServer, Receiver, run_server
 
 from threatmatch.server.settings import ServerSettings
 
@@ -20,37 +17,6 @@ ROUTED = """\
 def rule(event):
     return event.get("eventName") == "Routed"
 """
-
-
-class Receiver:
-    """A webhook on 127.0.0.1: records every POST; paths under /fail answer 500."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, dict[str, str], dict[str, Any]]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                outer.received.append((self.path, dict(self.headers), orjson.loads(body)))
-                self.send_response(500 if self.path.startswith("/fail") else 204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def posts(self, path: str, count: int, timeout: float = 15.0) -> list[tuple[dict[str, str], dict[str, Any]]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [(headers, body) for p, headers, body in self.received if p == path]
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        return [(headers, body) for p, headers, body in self.received if p == path]
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,17 @@ from fastapi import APIRouter
 
 def router() -> APIRouter:
     """All console pages."""
-    from threatmatch.server.console import config_pages, enrichments, investigate, login, providers, schemas
+    from threatmatch.server.console import (
+        config_pages,
+        destinations,
+        enrichments,
+        investigate,
+        login,
+        providers,
+        schemas,
+    )
 
     combined = APIRouter(include_in_schema=False)
-    for module in (login, enrichments, providers, config_pages, schemas, investigate):
+    for module in (login, enrichments, providers, config_pages, schemas, destinations, investigate):
         combined.include_router(module.router)
     return combined

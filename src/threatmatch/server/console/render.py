@@ -28,7 +28,7 @@ def _pretty_json(value: Any) -> str:
 _env.filters["tojson_pretty"] = _pretty_json
 
 NAV = (("Enrichments", "/enrichments"), ("Events", "/events"), ("Alerts", "/alerts"), ("Log types", "/logtypes"),
-       ("Detections", "/rules"))
+       ("Detections", "/rules"), ("Alert destinations", "/destinations"))
 
 
 def _flash(request: Request) -> tuple[str, str] | None:

@@ -54,7 +54,8 @@ def remove_destination(name: str, service: ServiceDep, _: TokenDep) -> Response:
     return Response(status_code=204)
 
 
-def _test(service: Service, name: str) -> dict[str, Any]:
+def test_result(service: Service, name: str) -> dict[str, Any]:
+    """Send a test alert to destination ``name`` now (one attempt): ``{"sent", "message"}``."""
     repo = service.destinations()
     destination = repo.get(name)
     stamp = panther_ts(datetime.now(UTC))
@@ -67,4 +68,4 @@ def _test(service: Service, name: str) -> dict[str, Any]:
 
 @router.post("/{name}/test", summary="Send a test alert to a destination now")
 async def test_destination(name: str, service: ServiceDep, _: TokenDep) -> dict[str, Any]:
-    return await run_in_threadpool(_test, service, name)
+    return await run_in_threadpool(test_result, service, name)
