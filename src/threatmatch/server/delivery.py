@@ -21,8 +21,9 @@ from typing import Any
 
 import httpx
 
+from threatmatch.detect.rule import Severity
 from threatmatch.server.metrics import Metrics
-from threatmatch.storage.destinations_repo import SEVERITIES, Destination
+from threatmatch.storage.destinations_repo import Destination
 
 log = logging.getLogger("threatmatch.server")
 
@@ -50,9 +51,8 @@ def routed(alert: dict[str, Any], destinations: list[Destination]) -> list[Desti
     named = alert.get("destinations")
     if isinstance(named, list) and named:
         return [destination for destination in destinations if destination.name in named]
-    severity = str(alert.get("severity") or "INFO").upper()
-    rank = SEVERITIES.index(severity) if severity in SEVERITIES else 0
-    return [destination for destination in destinations if SEVERITIES.index(destination.min_severity) <= rank]
+    rank = max(Severity.rank(str(alert.get("severity") or "INFO")), 0)
+    return [destination for destination in destinations if Severity.rank(destination.min_severity) <= rank]
 
 
 class AlertDelivery:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from threatmatch.detect.rule import SEVERITY_ORDER
 from threatmatch.lake.indicator_search import indicator_condition
 from threatmatch.lake.naming import quote_literal
 from threatmatch.server.errors import ApiError
 
-SEVERITIES = ("INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+SEVERITIES = SEVERITY_ORDER
 
 
 @dataclass(frozen=True)

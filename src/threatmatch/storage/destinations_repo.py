@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from threatmatch.detect.rule import SEVERITY_ORDER
 from threatmatch.errors import ConfigError, NotFoundError
 from threatmatch.storage.db import register_schema, transaction
 from threatmatch.storage.secrets import SecretBox
@@ -25,7 +26,7 @@ register_schema(
     )""",
 )
 
-SEVERITIES = ("INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+SEVERITIES = SEVERITY_ORDER
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
 _HEADER = re.compile(r"[A-Za-z0-9-]{1,64}")
 
