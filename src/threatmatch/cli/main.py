@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "store": "threatmatch.cli.search",
     "serve": "threatmatch.cli.serve",
     "tokens": "threatmatch.cli.serve",
+    "destinations": "threatmatch.cli.destinations",
     "ingest": "threatmatch.cli.serve",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))

@@ -92,9 +92,10 @@ class AlertDelivery:
     def _run(self) -> None:
         while (alert := self._queue.get()) is not None:
             try:
-                for destination, header in self._lookup():
-                    if destination in routed(alert, [destination]):
-                        self.send(destination, header, alert)
+                pairs = self._lookup()
+                headers = {destination.name: header for destination, header in pairs}
+                for destination in routed(alert, [destination for destination, _ in pairs]):
+                    self.send(destination, headers[destination.name], alert)
             except Exception:
                 log.exception("sending alert %s failed", alert.get("alert_id"))
 
