@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import IO
 
@@ -69,8 +70,7 @@ def list_destinations(as_json: bool) -> None:
     found = _repo().list()
     if as_json:
         for destination in found:
-            echo_json({"name": destination.name, "url": destination.url, "min_severity": destination.min_severity,
-                       "header_name": destination.header_name, "created_at": destination.created_at})
+            echo_json(asdict(destination))  # a Destination never holds the header's value
         return
     table = Table(title="Alert destinations")
     for column in ("name", "url", "min severity", "header"):

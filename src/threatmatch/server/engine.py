@@ -154,11 +154,16 @@ class Engine:
                                         {name: alarm.set_at for name, alarm in alarms.items()})
         for alert in opened:
             log.warning("%s (GET /api/v1/alerts/%s)", alert["error"], alert["alert_id"])
-        if opened:
-            self.sink.write_alerts(opened)
-            if self.on_alerts is not None:
-                self.on_alerts(opened)
+        self._publish(opened)
         return opened
+
+    def _publish(self, alerts: list[dict[str, Any]]) -> None:
+        """Store alerts that were created or updated, and hand them on (to the destinations)."""
+        if not alerts:
+            return
+        self.sink.write_alerts(alerts)
+        if self.on_alerts is not None:
+            self.on_alerts(alerts)
 
     def ingest(self, log_type: str, lines: list[bytes]) -> IngestReport:
         """Process ``lines`` (in a worker when there are workers) and commit the result."""
@@ -188,10 +193,7 @@ class Engine:
         write = self.sink.write_table if done.tables else self.sink.write_payload
         for payload in done.payloads:
             write(report.log_type, payload)
-        if alerts:
-            self.sink.write_alerts(alerts)
-            if self.on_alerts is not None:
-                self.on_alerts(alerts)
+        self._publish(alerts)
         if done.rejected_lines:  # kept, not only listed in the answer: a sender may never read it
             self.sink.write_rejects(done.rejected_lines)
         report.alerts = len(alerts)
