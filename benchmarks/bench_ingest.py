@@ -30,6 +30,7 @@ import argparse
 import os
 import random
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -156,6 +157,69 @@ class Load:
                         self.accepted += data["accepted"]
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stats() -> dict[int, tuple[int, str, float]]:
+    """Every process's (parent pid, name, CPU seconds so far) from ``/proc`` (empty where there is none)."""
+    stats: dict[int, tuple[int, str, float]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        stats[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+    return stats
+
+
+class CpuByProcess:
+    """CPU time of the service and every process under it, by process name, sampled every half second during the
+    load (a process that ends between two samples loses at most its last half second). The service's helpers
+    name themselves (``tm-ingest``, ``tm-lake-writer``, ``tm-sync``, ``tm-sync-rows``); the service itself is
+    listed as ``service``."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.first: dict[int, float] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        stats = _proc_stats()
+        for pid, (_, name, cpu) in stats.items():
+            chain, seen = pid, 0
+            while chain not in (self.root, 0, 1) and chain in stats and seen < 32:
+                chain, seen = stats[chain][0], seen + 1
+            if chain == self.root:
+                self.last[pid] = ("service" if pid == self.root else name, cpu)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._sample()
+
+    def start(self) -> None:
+        self._sample()
+        self.first = {pid: cpu for pid, (_, cpu) in self.last.items()}  # already running: counted from now
+        self._thread.start()
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        by_name: dict[str, float] = {}
+        for pid, (name, cpu) in self.last.items():
+            by_name[name] = by_name.get(name, 0.0) + cpu - self.first.get(pid, 0.0)
+        return by_name
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -185,7 +249,7 @@ def main() -> int:
         home = Path(tmp) / "home"
         service, url, token = start_service(home, args.ingest_workers, args.sync_niceness)
         try:
-            return run(args, home, url, token, emulator_url, Path(tmp))
+            return run(args, home, url, token, emulator_url, Path(tmp), service.pid)
         finally:
             service.terminate()
             service.wait(30)
@@ -193,7 +257,8 @@ def main() -> int:
             emulator.wait(30)
 
 
-def run(args: argparse.Namespace, home: Path, url: str, token: str, emulator_url: str, tmp: Path) -> int:
+def run(args: argparse.Namespace, home: Path, url: str, token: str, emulator_url: str, tmp: Path,
+        service_pid: int) -> int:
     api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=1800)
     api.post("/api/v1/providers", json={"name": "bench", "subdomain": emulator_url, "username": USER,
                                         "api_token": KEY, "query": "confidence>=0"}).raise_for_status()
@@ -231,6 +296,9 @@ def run(args: argparse.Namespace, home: Path, url: str, token: str, emulator_url
         refresh["rows"] = synced.get("rows")
         refresh["stored_s"] = synced.get("duration_s")  # fetched + stored: swapped in from then on
 
+    cpu = CpuByProcess(service_pid)
+    cpu.start()
+    load_cpu = own_cpu()
     t0 = time.perf_counter()
     deadline = t0 + args.seconds
     threads = [threading.Thread(target=load.client, args=(i, t0, deadline, refresh))
@@ -241,6 +309,8 @@ def run(args: argparse.Namespace, home: Path, url: str, token: str, emulator_url
         thread.start()
     for thread in threads:
         thread.join()
+    cpu_by_name = cpu.stop()
+    load_cpu = own_cpu() - load_cpu
     elapsed = max(start + latency for start, latency in load.samples)
     rate = load.accepted / elapsed
     latencies = [latency for _, latency in load.samples]
@@ -284,6 +354,14 @@ def run(args: argparse.Namespace, home: Path, url: str, token: str, emulator_url
               f"(ratio {events_outside / rest / cli:.2f})" if window > 0 and rest > 0 else "")
         worst_start, worst = max(load.samples, key=lambda sample: sample[1])
         print(f"slowest request: started at {worst_start:.1f} s, took {worst * 1000:.0f} ms")
+    print(f"\nCPU during the load, us per accepted event (the CLI run: {1e6 / cli:.1f} us per event on one core):")
+    for name, seconds in sorted(cpu_by_name.items(), key=lambda item: -item[1]):
+        if seconds > 0:
+            print(f"  {name:<16}{seconds / load.accepted * 1e6:>8.1f}")
+    print(f"  {'load generator':<16}{load_cpu / load.accepted * 1e6:>8.1f}  (this benchmark's HTTP clients)")
+    total = sum(cpu_by_name.values()) + load_cpu
+    print(f"  {'total':<16}{total / load.accepted * 1e6:>8.1f}  over {elapsed:.1f} s = {total / elapsed:.2f} of "
+          f"{os.cpu_count()} cores busy")
     for problem in load.problems[:5]:
         print("  problem:", problem)
     return 0 if not load.problems and stored_count == load.accepted else 1
