@@ -10,14 +10,10 @@ in a URL, a log line or an error message.
 
 from __future__ import annotations
 
-import logging
-import random
 import re
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
 import httpx
@@ -32,34 +28,16 @@ from threatmatch.errors import (
     RateLimitedError,
     UpstreamError,
 )
+from threatmatch.providers.retry import Retryable, RetryPolicy, retry_after, with_retries
 from threatmatch.providers.threatstream.config import ProviderConfig
 
-log = logging.getLogger(__name__)
+__all__ = ["DEFAULT_TIMEOUT", "PAGE_SIZE", "Page", "RetryPolicy", "ThreatStreamClient"]
+
 _TAGS = re.compile(r"<[^>]*>")
 
 PAGE_SIZE = 1000  # the API's maximum
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_PAGES = 20_000  # 20 million indicators per sync
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to wait before retrying 429, 5xx, time-outs and malformed pages.
-
-    Delay before retry ``n`` (0-based): ``Retry-After`` when the server sends one (up to
-    ``max_retry_after``), else ``min(max_delay, base_delay * 2**n)`` scaled by a random factor in [0.5, 1).
-    """
-
-    attempts: int = 5
-    base_delay: float = 5.0
-    max_delay: float = 60.0
-    max_retry_after: float = 300.0
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
-    random: Callable[[], float] = field(default=random.random, compare=False)
-
-    def backoff(self, retry: int) -> float:
-        ceiling = min(self.max_delay, self.base_delay * float(2 ** retry))
-        return ceiling * (0.5 + float(self.random()) / 2)
 
 
 class Page(NamedTuple):
@@ -94,33 +72,6 @@ class _UpdateId(msgspec.Struct, gc=False):
 
 _PAGE_DECODER = msgspec.json.Decoder(_PageView)
 _UPDATE_ID_DECODER = msgspec.json.Decoder(_UpdateId)
-
-
-class _Retryable(Exception):
-    """A failure worth another attempt: ``reason`` is logged, ``error`` raised when attempts run out."""
-
-    def __init__(self, reason: str, error: ProviderError, delay: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.error = error
-        self.delay = delay
-
-
-def _retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date); None when absent/bad."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
 
 
 class ThreatStreamClient:
@@ -184,20 +135,11 @@ class ThreatStreamClient:
 
     def fetch(self, params: dict[str, str], *, number: int, cursor: int | None) -> Page:
         """GET one page, retrying what is worth retrying; raises a ``ProviderError`` subclass otherwise."""
-        policy = self._retry
-        for attempt in range(policy.attempts):
-            try:
-                return self._attempt(params, number, cursor)
-            except _Retryable as failure:
-                if attempt + 1 >= policy.attempts:
-                    raise failure.error from None
-                delay = failure.delay if failure.delay is not None else policy.backoff(attempt)
-                log.warning("page %d: %s; retry %d/%d in %.2f s", number, failure.reason, attempt + 1,
-                            policy.attempts - 1, delay)
-                started = time.perf_counter()
-                policy.sleep(delay)
-                self.wait_seconds += time.perf_counter() - started
-        raise AssertionError("unreachable")  # pragma: no cover
+        return with_retries(lambda: self._attempt(params, number, cursor), self._retry, what=f"page {number}",
+                            waited=self._waited)
+
+    def _waited(self, seconds: float) -> None:
+        self.wait_seconds += seconds
 
     def _attempt(self, params: dict[str, str], number: int, cursor: int | None) -> Page:
         where = f"page {number} of {self.url}"
@@ -205,11 +147,11 @@ class ThreatStreamClient:
         try:
             response = self._http.get(self.url, params=params, headers=self._headers, timeout=self._timeout)
         except httpx.TimeoutException:
-            raise _Retryable(f"no answer within {self._timeout:g} s", ProviderNetworkError(
+            raise Retryable(f"no answer within {self._timeout:g} s", ProviderNetworkError(
                 f"ThreatStream did not answer {where} within {self._timeout:g} s, even after retries; "
                 "check the network path to the server or try again later")) from None
         except httpx.TransportError as exc:
-            raise _Retryable(f"connection failed ({type(exc).__name__})", ProviderNetworkError(
+            raise Retryable(f"connection failed ({type(exc).__name__})", ProviderNetworkError(
                 f"cannot reach ThreatStream at {self._config.base_url} ({type(exc).__name__}: {self._scrub(exc)}); "
                 "check --subdomain/--base-url, DNS, proxy and firewall settings")) from None
         finally:
@@ -220,15 +162,15 @@ class ThreatStreamClient:
         if status in (202, 204):
             return Page(number, [], 0, None, cursor)
         if status == 429:
-            wait = _retry_after(response.headers.get("Retry-After"), time.time())
+            wait = retry_after(response.headers.get("Retry-After"), time.time())
             if wait is not None and wait > self._retry.max_retry_after:
                 raise RateLimitedError(f"ThreatStream rate-limited {where} and asked to wait {wait:.0f} s "
                                        f"(more than {self._retry.max_retry_after:.0f} s); try again later")
-            raise _Retryable("HTTP 429 (rate limited)", RateLimitedError(
+            raise Retryable("HTTP 429 (rate limited)", RateLimitedError(
                 f"ThreatStream kept rate-limiting {where} (HTTP 429) after every retry; "
                 "lower the sync frequency or ask Anomali about the API quota"), wait)
         if status >= 500:
-            raise _Retryable(f"HTTP {status}", UpstreamError(
+            raise Retryable(f"HTTP {status}", UpstreamError(
                 f"ThreatStream kept failing on {where} (HTTP {status}) after every retry; "
                 f"the server has a problem, try again later. Body: {self._body(response)}"))
         raise self._refused(status, response, where)
@@ -237,7 +179,7 @@ class ThreatStreamClient:
         try:
             view = _PAGE_DECODER.decode(content)
         except msgspec.DecodeError as exc:
-            raise _Retryable("malformed or truncated JSON", UpstreamError(
+            raise Retryable("malformed or truncated JSON", UpstreamError(
                 f"ThreatStream sent a malformed or truncated response for {where} ({len(content)} bytes: {exc}) "
                 "after every retry; try again later")) from None
         total = view.meta.total_count
