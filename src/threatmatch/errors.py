@@ -32,6 +32,14 @@ class ConfigError(ThreatmatchError):
     """A configuration value is invalid."""
 
 
+class SettingError(ConfigError):
+    """One setting of a form or command is invalid; ``field`` names it (``url``, ``column``...)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
 class QuerySyntaxError(ConfigError):
     """A ThreatStream query does not parse. ``position`` is the 0-based character offset."""
 

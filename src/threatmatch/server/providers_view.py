@@ -6,8 +6,11 @@ from typing import Any
 
 import httpx
 
-from threatmatch.providers.threatstream.client import RetryPolicy, ThreatStreamClient
-from threatmatch.providers.threatstream.config import ProviderConfig
+from threatmatch.providers.feed.config import FeedConfig
+from threatmatch.providers.feed.source import FeedSource
+from threatmatch.providers.kinds import AnyConfig
+from threatmatch.providers.retry import RetryPolicy
+from threatmatch.providers.threatstream.client import ThreatStreamClient
 from threatmatch.server.service import Service
 
 TEST_RETRY = RetryPolicy(attempts=1, base_delay=0.5, max_delay=1.0, max_retry_after=2.0)
@@ -52,10 +55,21 @@ def summaries(service: Service) -> list[dict[str, Any]]:
     return out
 
 
-def test_connection(config: ProviderConfig, *, timeout: float = 10.0) -> dict[str, Any]:
-    """One authenticated request with the query (limit 1); raises a ``ProviderError`` subclass on failure."""
+def test_connection(config: AnyConfig, *, timeout: float = 10.0) -> dict[str, Any]:
+    """One authenticated request with the query (limit 1), or one download of a feed; raises a
+    ``ProviderError`` subclass on failure."""
+    if isinstance(config, FeedConfig):
+        return test_feed(config, timeout=max(timeout, 30.0))
     with httpx.Client(timeout=timeout) as http:
         total = ThreatStreamClient(http, config, retry=TEST_RETRY, timeout=timeout).check()
     shown = "an unknown number of" if total is None else f"{total}"
     return {"ok": True, "indicators": total,
             "message": f"Connected to {config.base_url} as {config.username}: the query matches {shown} indicators."}
+
+
+def test_feed(config: FeedConfig, *, timeout: float = 30.0) -> dict[str, Any]:
+    """One download of the feed, read but not stored."""
+    with httpx.Client(timeout=timeout) as http:
+        found = FeedSource(config, http, retry=TEST_RETRY, timeout=timeout).check()
+    return {"ok": True, "indicators": sum(found.by_type.values()), "by_type": found.by_type,
+            "rejected": found.rejected, "message": found.message}

@@ -12,9 +12,9 @@ from typing import Any, NamedTuple
 import orjson
 
 from threatmatch.errors import ConfigError, NotFoundError
-from threatmatch.providers.threatstream.config import KIND, ProviderConfig
+from threatmatch.providers.kinds import AnyConfig, config_from_settings
 from threatmatch.storage.db import register_schema, transaction
-from threatmatch.storage.secrets import Secret, SecretBox
+from threatmatch.storage.secrets import SecretBox
 
 register_schema(
     "providers_repo",
@@ -75,18 +75,18 @@ class ProviderSchedule(NamedTuple):
 
 
 class ProviderRepo:
-    """Provider configurations in SQLite. Tokens are stored encrypted with ``secretbox`` and only ever
-    returned inside ``ProviderConfig.token`` (a ``Secret``)."""
+    """Provider configurations in SQLite. Secrets (a ThreatStream API token, a feed's header value) are stored
+    encrypted with ``secretbox`` and only ever returned inside the config (a ``Secret``)."""
 
     def __init__(self, conn: sqlite3.Connection, secretbox: SecretBox) -> None:
         self._conn = conn
         self._box = secretbox
 
-    def add(self, config: ProviderConfig, *, replace: bool = False) -> None:
+    def add(self, config: AnyConfig, *, replace: bool = False) -> None:
         """Store a provider; an existing name is an error unless ``replace`` (its status is then kept)."""
         settings = config.public()
         now = iso(datetime.now(UTC))
-        secret = self._box.encrypt(config.token.reveal())
+        secret = self._box.encrypt(config.secret.reveal())
         with transaction(self._conn):
             exists = self._conn.execute("SELECT 1 FROM providers WHERE name = ?", (config.name,)).fetchone()
             if exists and not replace:
@@ -103,14 +103,14 @@ class ProviderRepo:
     def names(self) -> builtins.list[str]:
         return [r[0] for r in self._conn.execute("SELECT name FROM providers ORDER BY name")]
 
-    def get(self, name: str) -> ProviderConfig:
-        """The provider's configuration with its decrypted token (``NotFoundError`` when unknown)."""
+    def get(self, name: str) -> AnyConfig:
+        """The provider's configuration with its decrypted secret (``NotFoundError`` when unknown)."""
         row = self._conn.execute("SELECT kind, settings, token FROM providers WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise self._not_found(name)
         return self._config(name, row[0], row[1], row[2])
 
-    def list(self) -> list[ProviderConfig]:
+    def list(self) -> list[AnyConfig]:
         """Every provider, by name."""
         rows = self._conn.execute("SELECT name, kind, settings, token FROM providers ORDER BY name").fetchall()
         return [self._config(r[0], r[1], r[2], r[3]) for r in rows]
@@ -170,19 +170,13 @@ class ProviderRepo:
             self._conn.execute(f"UPDATE provider_status SET {columns} WHERE name = ?", (*values.values(), name))
 
     # ---- internals -------------------------------------------------------------------------------------
-    def _config(self, name: str, kind: str, settings_json: str, token: bytes) -> ProviderConfig:
-        if kind != KIND:
-            raise ConfigError(f"provider {name!r} has kind {kind!r}, which this version does not support")
-        settings = orjson.loads(settings_json)
-        return ProviderConfig(name=name, base_url=settings["base_url"], username=settings["username"],
-                              token=Secret(self._box.decrypt(token)), query=settings["query"],
-                              subdomain=settings.get("subdomain"), refresh_minutes=int(settings["refresh_minutes"]),
-                              stability_lag_seconds=int(settings.get("stability_lag_seconds", 0)))
+    def _config(self, name: str, kind: str, settings_json: str, token: bytes) -> AnyConfig:
+        return config_from_settings(name, kind, orjson.loads(settings_json), self._box.decrypt(token))
 
     def _not_found(self, name: str) -> NotFoundError:
         names = self.names()
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else (
             f"; configured providers: {', '.join(names)}" if names else
-            "; add one with `threatmatch providers add-threatstream`")
+            "; add one with `threatmatch providers add-threatstream` or `threatmatch providers add-feed`")
         return NotFoundError(f"no provider named {name!r}{hint}")

@@ -17,7 +17,10 @@ import httpx
 
 from threatmatch.errors import SyncError, ThreatmatchError
 from threatmatch.home import Home
-from threatmatch.providers.threatstream.client import RetryPolicy
+from threatmatch.providers.feed.config import FeedConfig
+from threatmatch.providers.feed.source import FeedSource
+from threatmatch.providers.kinds import AnyConfig
+from threatmatch.providers.retry import RetryPolicy
 from threatmatch.providers.threatstream.source import ThreatStreamSource
 from threatmatch.storage.db import connect
 from threatmatch.storage.lookup_store import LookupStore
@@ -71,7 +74,7 @@ def sync_provider(conn: sqlite3.Connection, home: Home, name: str, *, client: ht
     clock = time.monotonic()
     repo.record_start(name, started)
     http = client or httpx.Client()
-    source = ThreatStreamSource(config, http, retry=retry, timeout=timeout)
+    source = source_for(config, http, retry=retry, timeout=timeout)
     fetched = rejected = 0
     samples: list[str] = []
     try:
@@ -100,11 +103,19 @@ def sync_provider(conn: sqlite3.Connection, home: Home, name: str, *, client: ht
         provider=name, started_at=started.astimezone(UTC).isoformat(), rows=count, fetched=fetched,
         rejected=rejected, duplicates=writer.duplicates, by_type=writer.summary["type"],
         by_status=writer.summary["status"], duration_s=time.monotonic() - clock,
-        network_wait_s=source.client.wait_seconds, generation=writer.generation, reject_samples=samples,
+        network_wait_s=source.wait_seconds, generation=writer.generation, reject_samples=samples,
         helpers=source.helpers)
     repo.record_success(name, started, duration_s=result.duration_s, row_count=count, counts=result.counts(),
                         refresh_minutes=config.refresh_minutes)
     return result
+
+
+def source_for(config: AnyConfig, http: httpx.Client, *, retry: RetryPolicy | None = None,
+               timeout: float = 30.0) -> ThreatStreamSource | FeedSource:
+    """The snapshot source of a provider, by its kind."""
+    if isinstance(config, FeedConfig):
+        return FeedSource(config, http, retry=retry, timeout=timeout)
+    return ThreatStreamSource(config, http, retry=retry, timeout=timeout)
 
 
 def _kept(conn: sqlite3.Connection, name: str) -> str:

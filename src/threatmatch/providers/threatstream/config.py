@@ -44,6 +44,11 @@ class ProviderConfig:
     kind: str = KIND
 
     @property
+    def secret(self) -> Secret:
+        """What the provider store keeps encrypted (the API token)."""
+        return self.token
+
+    @property
     def intelligence_url(self) -> str:
         """The indicator endpoint, e.g. ``https://api.threatstream.com/api/v2/intelligence/``."""
         return self.base_url + API_PATH

@@ -94,6 +94,11 @@ class ThreatStreamSource:
         self._parallel_min = parallel_min
         self.helpers = 0  # helper processes the last ``batches()`` used
 
+    @property
+    def wait_seconds(self) -> float:
+        """Time spent waiting on the network and in retry back-off so far."""
+        return self.client.wait_seconds
+
     def batches(self, *, now: datetime) -> Iterator[Batch]:
         """One batch per API page; totals follow ``meta.total_count`` (which shrinks as keyset paging advances)."""
         parse_time = panther_ts(now)

@@ -1,4 +1,4 @@
-"""Providers: CRUD (token write-only), connection test, sync now, status."""
+"""Providers: CRUD (token and feed header value write-only), connection test, sync now, status."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from threatmatch.errors import ProviderError
+from threatmatch.errors import ProviderError, SettingError
+from threatmatch.providers.feed.config import DEFAULT_CONFIDENCE, DEFAULT_REFRESH_MINUTES, FeedConfig, make_feed_config
+from threatmatch.providers.kinds import AnyConfig
 from threatmatch.server import providers_view
 from threatmatch.server.deps import ServiceDep, TokenDep
 from threatmatch.server.errors import ApiError, from_library
@@ -30,8 +32,24 @@ class ProviderIn(BaseModel):
     refresh_minutes: int = Field(60, description="Refresh period in minutes (minimum and default 60)")
 
 
+class FeedIn(BaseModel):
+    """A feed provider: a file of indicators at a URL, downloaded whole on every refresh."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="Descriptive name; also the p_enrichment key and the lookup table name")
+    url: str = Field(description="http(s) URL of the feed, e.g. https://www.spamhaus.org/drop/drop.txt")
+    format: str = Field("lines", description="lines (one indicator per line), csv (header line) or jsonl")
+    column: str | None = Field(None, description="csv/jsonl: the column or key holding the indicator")
+    itype: str | None = Field(None, description="Given to every row as itype, e.g. c2_ip")
+    confidence: int = Field(80, description="Given to every row as confidence (0-100)")
+    refresh_minutes: int = Field(60, description="Refresh period in minutes (minimum 15, default 60)")
+    header_name: str | None = Field(None, description="A request header the feed needs, e.g. Auth-Key")
+    header_value: str | None = Field(None, description="Its value (write-only: stored encrypted, never returned)")
+
+
 class ProviderPatch(BaseModel):
-    """Fields to change; omitted fields (and an omitted token) keep their stored values."""
+    """Fields to change; omitted fields (and an omitted token or header value) keep their stored values.
+    ThreatStream providers take the first five, feeds the rest (and ``refresh_minutes``)."""
 
     model_config = ConfigDict(extra="forbid")
     subdomain: str | None = None
@@ -39,6 +57,17 @@ class ProviderPatch(BaseModel):
     api_token: str | None = None
     query: str | None = None
     refresh_minutes: int | None = None
+    url: str | None = None
+    format: str | None = None
+    column: str | None = None
+    itype: str | None = None
+    confidence: int | None = None
+    header_name: str | None = None
+    header_value: str | None = None
+
+
+_THREATSTREAM_ONLY = ("subdomain", "username", "api_token", "query")
+_FEED_ONLY = ("url", "format", "column", "itype", "confidence", "header_name", "header_value")
 
 
 class ConnectionTest(BaseModel):
@@ -62,6 +91,17 @@ def _validated(values: dict[str, Any], token: str) -> Any:
     return build_config(form, token)
 
 
+def _feed(values: dict[str, Any]) -> FeedConfig:
+    try:
+        return make_feed_config(name=values["name"], url=values["url"], format=values.get("format") or "lines",
+                                column=values.get("column"), itype=values.get("itype"),
+                                confidence=values.get("confidence", DEFAULT_CONFIDENCE),
+                                refresh_minutes=values.get("refresh_minutes", DEFAULT_REFRESH_MINUTES),
+                                header_name=values.get("header_name"), header_value=values.get("header_value") or "")
+    except SettingError as exc:
+        raise ApiError(422, "invalid", str(exc), exc.field) from None
+
+
 @router.get("", summary="List providers")
 def list_providers(service: ServiceDep, _: TokenDep) -> dict[str, Any]:
     return {"providers": [providers_view.provider(service, name) for name in service.repo().names()]}
@@ -77,6 +117,26 @@ def create_provider(body: ProviderIn, service: ServiceDep, _: TokenDep) -> dict[
     service.repo().add(config)
     service.provider_added(config.name)
     return providers_view.provider(service, config.name)
+
+
+@router.post("/feeds", status_code=201, summary="Create a feed provider")
+def create_feed(body: FeedIn, service: ServiceDep, _: TokenDep) -> dict[str, Any]:
+    """Stores the settings (header value encrypted); enabled for every log type with default selectors."""
+    config = _feed(body.model_dump())
+    if config.name in service.repo().names():
+        raise ApiError(409, "exists", f"a provider named {config.name!r} already exists: PATCH it or pick "
+                       "another name", "name")
+    service.repo().add(config)
+    service.provider_added(config.name)
+    return providers_view.provider(service, config.name)
+
+
+@router.post("/feeds/test", summary="Download a feed with unsaved settings (nothing is stored)")
+def test_feed_settings(body: FeedIn, _: TokenDep) -> dict[str, Any]:
+    try:
+        return providers_view.test_feed(_feed(body.model_dump()))
+    except ProviderError as exc:
+        raise from_library(exc) from None
 
 
 @router.post("/test", summary="Test connection with unsaved settings")
@@ -97,11 +157,20 @@ def get_provider(name: str, service: ServiceDep, _: TokenDep) -> dict[str, Any]:
 def patch_provider(name: str, body: ProviderPatch, service: ServiceDep, _: TokenDep) -> dict[str, Any]:
     current = service.repo().get(name)
     changes = body.model_dump(exclude_none=True)
+    other = _THREATSTREAM_ONLY if isinstance(current, FeedConfig) else _FEED_ONLY
+    for field in other:
+        if field in changes:
+            raise ApiError(422, "invalid", f"{field} does not apply to provider {name!r}, which is a "
+                           f"{current.kind} provider", field)
     merged = {**current.public(), "name": name, **changes}
-    if merged.get("subdomain") is None:
-        merged["subdomain"] = current.base_url
-    token = changes.get("api_token") or current.token.reveal()
-    config = _validated(merged, token)
+    config: AnyConfig
+    if isinstance(current, FeedConfig):
+        merged.setdefault("header_value", current.header_value.reveal())
+        config = _feed(merged)
+    else:
+        if merged.get("subdomain") is None:
+            merged["subdomain"] = current.base_url
+        config = _validated(merged, changes.get("api_token") or current.token.reveal())
     service.repo().add(config, replace=True)
     return providers_view.provider(service, name)
 

@@ -1,0 +1,168 @@
+"""Reading a downloaded feed into entries (pure: bytes in, entries and rejects out; no I/O, no clock).
+
+Formats:
+
+* ``lines``: one indicator per line, its first word (space, tab or comma separated); the rest of the line is kept
+  as ``comment`` (a leading ``;`` or ``#`` dropped: Spamhaus DROP's ``1.10.16.0/20 ; SBL256894``, IPsum's
+  ``ip<TAB>count``). Blank lines and lines starting with ``#``, ``;`` or ``//`` are skipped.
+* ``csv``: lines starting with ``#`` are skipped (abuse.ch banners), the first other line is the header, unless
+  it lacks the column while the last ``#`` line before it has it (a commented header such as ``#ip,ioc``, whose
+  first data line is then data); every other column is kept as text.
+* ``jsonl``: one JSON object per line; ``column`` names the key (``a.b`` for a nested one); other keys kept.
+
+Each data line gives an ``Entry`` (its 1-based line number, the indicator text, the other fields) or a reject
+(line number, reason). The text is not yet classified: ``rows`` does that.
+"""
+
+from __future__ import annotations
+
+import csv
+import zlib
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import orjson
+
+from threatmatch.errors import ParseError
+
+GZIP_MAGIC = b"\x1f\x8b"
+_COMMENTS = ("#", ";", "//")
+
+
+class Entry(NamedTuple):
+    line: int
+    value: str
+    extra: dict[str, Any]
+
+
+class Rejected(NamedTuple):
+    line: int
+    reason: str
+
+
+def decompress(body: bytes, *, limit: int) -> bytes:
+    """``body`` as it is, or gunzipped when it is gzip data (a ``.gz`` feed served without Content-Encoding);
+    ParseError when it is corrupt or would exceed ``limit`` bytes."""
+    if body[:2] != GZIP_MAGIC:
+        return body
+    try:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise ParseError(f"the feed is gzip data but cannot be decompressed ({exc}); check the URL") from exc
+    if len(data) > limit:
+        raise ParseError(f"the feed decompresses to more than {limit:,} bytes; this is not an indicator feed")
+    if not inflater.eof:
+        raise ParseError("the gzip feed ends before its end of stream (a truncated download); try the sync again")
+    return data
+
+
+def _text_lines(body: bytes) -> list[str]:
+    text = body.decode("utf-8", "replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text.splitlines()
+
+
+def _words(line: str) -> tuple[str, str]:
+    """The first word of a line (up to a space, tab or comma) and the rest, trimmed."""
+    end = len(line)
+    for separator in (" ", "\t", ","):
+        found = line.find(separator)
+        if 0 <= found < end:
+            end = found
+    rest = line[end:].strip(" \t,")
+    if rest[:1] in (";", "#"):
+        rest = rest[1:].strip()
+    return line[:end], rest
+
+
+def parse_lines(body: bytes) -> Iterator[Entry | Rejected]:
+    for number, raw in enumerate(_text_lines(body), start=1):
+        line = raw.strip()
+        if not line or line.startswith(_COMMENTS):
+            continue
+        value, rest = _words(line)
+        yield Entry(number, value, {"comment": rest} if rest else {})
+
+
+def _header_row(line: str) -> list[str]:
+    return [name.strip() for name in next(csv.reader([line]), [])]
+
+
+def parse_csv(body: bytes, column: str) -> Iterator[Entry | Rejected]:
+    lines = _text_lines(body)
+    numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
+    comments: list[str] = []
+    start = 0
+    while start < len(numbered) and numbered[start][1].lstrip().startswith("#"):
+        comments.append(numbered[start][1].lstrip()[1:])
+        start += 1
+    if start >= len(numbered):
+        return
+    header = _header_row(numbered[start][1])
+    if column not in header and comments and column in _header_row(comments[-1]):
+        header = _header_row(comments[-1])  # a commented header: its next line is data
+    else:
+        start += 1
+    if column not in header:
+        raise ParseError(f"the feed's CSV header has no column {column!r} (it has {', '.join(map(repr, header))}); "
+                         "fix --column")
+    rows = [(number, line) for number, line in numbered[start:] if not line.lstrip().startswith("#")]
+    at = header.index(column)
+    for (number, _), fields in zip(rows, csv.reader(line for _, line in rows), strict=True):
+        if len(fields) != len(header):
+            yield Rejected(number, f"{len(fields)} fields where the header has {len(header)}")
+            continue
+        value = fields[at].strip()
+        if not value:
+            yield Rejected(number, f"column {column!r} is empty")
+            continue
+        yield Entry(number, value, {name: text for name, text in zip(header, fields, strict=True)
+                                    if name and name != column and text != ""})
+
+
+def _lookup(obj: dict[str, Any], path: list[str]) -> Any:
+    value: Any = obj
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def parse_jsonl(body: bytes, column: str) -> Iterator[Entry | Rejected]:
+    path = column.split(".")
+    for number, raw in enumerate(body.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            yield Rejected(number, f"not valid JSON ({exc})")
+            continue
+        if not isinstance(obj, dict):
+            yield Rejected(number, f"expected a JSON object, got {type(obj).__name__}")
+            continue
+        value = _lookup(obj, path)
+        if isinstance(value, bool) or not isinstance(value, str | int | float) or not str(value).strip():
+            shown = "absent" if value is None else f"{type(value).__name__}, not text"
+            yield Rejected(number, f"key {column!r} is {shown}")
+            continue
+        extra = dict(obj)
+        if len(path) == 1:
+            extra.pop(column, None)
+        yield Entry(number, str(value).strip(), extra)
+
+
+def parse_feed(body: bytes, fmt: str, column: str | None) -> Iterator[Entry | Rejected]:
+    """The entries of a feed body in ``fmt`` (``FeedConfig.format``)."""
+    if fmt == "lines":
+        return parse_lines(body)
+    if column is None:
+        raise ParseError(f"a {fmt} feed needs a column")
+    if fmt == "csv":
+        return parse_csv(body, column)
+    if fmt == "jsonl":
+        return parse_jsonl(body, column)
+    raise ParseError(f"unknown feed format {fmt!r}")

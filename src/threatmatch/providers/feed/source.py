@@ -1,0 +1,192 @@
+"""A feed provider's snapshot: download the feed (retries, size cap, gzip), read it, build its rows.
+
+The HTTP client is injected (``httpx.Client``): tests serve real feed files from a server on loopback. A failed
+download raises a ``ProviderError`` subclass in plain words, and the sync keeps the table in use.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from itertools import islice
+from typing import NamedTuple
+
+import httpx
+
+from threatmatch import __version__
+from threatmatch.errors import (
+    AuthError,
+    BadRequestError,
+    ParseError,
+    ProviderError,
+    ProviderNetworkError,
+    RateLimitedError,
+    UpstreamError,
+)
+from threatmatch.providers.base import Batch
+from threatmatch.providers.feed.config import MAX_FEED_BYTES, FeedConfig
+from threatmatch.providers.feed.parse import Entry, decompress, parse_feed
+from threatmatch.providers.feed.rows import build_row, classify, refang
+from threatmatch.providers.retry import Retryable, RetryPolicy, retry_after, with_retries
+from threatmatch.providers.threatstream.row_worker import PageRowIds
+from threatmatch.storage.lookup_rows import stored_row
+from threatmatch.timefmt import panther_ts
+
+BATCH_ROWS = 5000
+DEFAULT_TIMEOUT = 60.0
+
+
+class FeedCheck(NamedTuple):
+    """What one download of a feed held (``FeedSource.check``)."""
+
+    url: str
+    size: int
+    by_type: dict[str, int]
+    rejected: int
+
+    @property
+    def message(self) -> str:
+        found = ", ".join(f"{count:,} {kind}" for kind, count in self.by_type.items()) or "no indicators"
+        skipped = f"; {self.rejected:,} lines are not indicators (skipped and counted)" if self.rejected else ""
+        return f"Downloaded {self.size:,} bytes from {self.url}: {found}{skipped}."
+
+
+class FeedSource:
+    """``IndicatorSource`` for one feed provider: one download per refresh, rows in batches of ``BATCH_ROWS``."""
+
+    kind = "feed"
+    helpers = 0  # rows are built in the sync's own process
+
+    def __init__(self, config: FeedConfig, http: httpx.Client, *, retry: RetryPolicy | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, max_bytes: int = MAX_FEED_BYTES,
+                 row_ids: Callable[[int], list[str]] | None = None) -> None:
+        self.config = config
+        self._http = http
+        self._retry = retry or RetryPolicy()
+        self._timeout = timeout
+        self._max_bytes = max_bytes
+        self._row_ids = row_ids or PageRowIds().take
+        self.wait_seconds = 0.0  # time spent waiting on the network and in retry back-off
+
+    def _waited(self, seconds: float) -> None:
+        self.wait_seconds += seconds
+
+    def download(self) -> bytes:
+        """The feed's content (decompressed), retrying what is worth retrying."""
+        body = with_retries(self._attempt, self._retry, what=f"feed {self.config.name}", waited=self._waited)
+        try:
+            return decompress(body, limit=self._max_bytes)
+        except ParseError as exc:
+            raise UpstreamError(f"feed {self.config.url}: {exc}") from None
+
+    def check(self) -> FeedCheck:
+        """Download and read the feed once, storing nothing."""
+        body = self.download()
+        kinds: dict[str, int] = {}
+        rejected = 0
+        try:
+            for item in parse_feed(body, self.config.format, self.config.column):
+                found = classify(refang(item.value)) if isinstance(item, Entry) else None
+                if found is None:
+                    rejected += 1
+                else:
+                    kinds[found[0]] = kinds.get(found[0], 0) + 1
+        except ParseError as exc:
+            raise UpstreamError(f"feed {self.config.url}: {exc}") from None
+        return FeedCheck(self.config.url, len(body), dict(sorted(kinds.items())), rejected)
+
+    def batches(self, *, now: datetime) -> Iterator[Batch]:
+        """Every row of the feed; rejected lines are reported with their line number and reason."""
+        parse_time = panther_ts(now)
+        config = self.config
+        try:
+            entries = list(parse_feed(self.download(), config.format, config.column))
+        except ParseError as exc:
+            raise UpstreamError(f"feed {config.url}: {exc}") from None
+        total = len(entries)
+        fetched = 0
+        items = iter(entries)
+        while chunk := list(islice(items, BATCH_ROWS)):
+            ids = self._row_ids(len(chunk))
+            rows = []
+            rejects = []
+            for item, row_id in zip(chunk, ids, strict=True):
+                if not isinstance(item, Entry):
+                    rejects.append(f"line {item.line}: {item.reason}")
+                    continue
+                built = build_row(item.value, item.extra, line=item.line, config=config, parse_time=parse_time,
+                                  row_id=row_id)
+                if isinstance(built, str):
+                    rejects.append(f"line {item.line}: {built}")
+                else:
+                    rows.append(stored_row(built))
+            fetched += len(chunk)
+            yield Batch(rows, rejects, fetched, total)
+
+    # -- one attempt ---------------------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        headers = {"User-Agent": f"threatmatch/{__version__}", "Accept": "*/*"}
+        if self.config.header_name:
+            headers[self.config.header_name] = self.config.header_value.reveal()
+        return headers
+
+    def _attempt(self) -> bytes:
+        url = self.config.url
+        started = time.perf_counter()
+        try:
+            with self._http.stream("GET", url, headers=self._headers(), timeout=self._timeout,
+                                   follow_redirects=True) as response:
+                status = response.status_code
+                if status != 200:
+                    response.read()
+                    raise self._failure(status, response)
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > self._max_bytes:
+                        raise BadRequestError(f"feed {url} is larger than {self._max_bytes:,} bytes: this is not an "
+                                              "indicator feed (check --url)")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.TimeoutException:
+            raise Retryable(f"no answer within {self._timeout:g} s", ProviderNetworkError(
+                f"feed {url} did not answer within {self._timeout:g} s, even after retries; check the network "
+                "path or try again later")) from None
+        except httpx.TransportError as exc:
+            raise Retryable(f"download failed ({type(exc).__name__})", ProviderNetworkError(
+                f"cannot download feed {url} ({type(exc).__name__}: {self._scrub(exc)}); check the URL, DNS, "
+                "proxy and firewall settings")) from None
+        finally:
+            self.wait_seconds += time.perf_counter() - started
+
+    def _failure(self, status: int, response: httpx.Response) -> ProviderError | Retryable:
+        url = self.config.url
+        if status == 429:
+            wait = retry_after(response.headers.get("Retry-After"), time.time())
+            if wait is not None and wait > self._retry.max_retry_after:
+                return RateLimitedError(f"feed {url} rate-limited the download and asked to wait {wait:.0f} s; "
+                                        "raise --refresh-minutes or try again later")
+            return Retryable("HTTP 429 (rate limited)", RateLimitedError(
+                f"feed {url} kept rate-limiting the download (HTTP 429) after every retry; raise "
+                "--refresh-minutes"), wait)
+        if status >= 500:
+            return Retryable(f"HTTP {status}", UpstreamError(
+                f"feed {url} kept failing (HTTP {status}) after every retry; the server has a problem, try "
+                "again later"))
+        if status in (401, 403):
+            header = f" (header {self.config.header_name})" if self.config.header_name else ""
+            return AuthError(f"feed {url} refused the download (HTTP {status}): it needs a key or the key{header} "
+                             "is wrong; set it with --header NAME and --header-value-file / --header-value-env")
+        if status == 404:
+            return BadRequestError(f"there is no feed at {url} (HTTP 404): check --url")
+        return BadRequestError(f"feed {url} refused the download (HTTP {status}): {self._body(response)}")
+
+    def _body(self, response: httpx.Response) -> str:
+        text = " ".join(response.text.split())[:200] or "(empty)"
+        return self._scrub(text)
+
+    def _scrub(self, text: object) -> str:
+        secret = self.config.header_value.reveal()
+        return str(text).replace(secret, "********") if secret else str(text)
