@@ -49,7 +49,8 @@ def summaries(service: Service) -> list[dict[str, Any]]:
     out = []
     for name in service.repo().names():
         state = status(service, name)
-        out.append({"name": name, "rows": state["rows"], "last_success": state["last_success"],
+        out.append({"name": name, "kind": service.repo().public(name).get("kind"), "rows": state["rows"],
+                    "last_success": state["last_success"],
                     "last_error": state["last_error"], "next_run": state["next_run"],
                     "running": state["running"], "log_type_count": service.enriched_log_type_count(name)})
     return out

@@ -11,6 +11,7 @@ def router() -> APIRouter:
         config_pages,
         destinations,
         enrichments,
+        feeds,
         investigate,
         login,
         providers,
@@ -18,6 +19,6 @@ def router() -> APIRouter:
     )
 
     combined = APIRouter(include_in_schema=False)
-    for module in (login, enrichments, providers, config_pages, schemas, destinations, investigate):
+    for module in (login, enrichments, feeds, providers, config_pages, schemas, destinations, investigate):
         combined.include_router(module.router)
     return combined
