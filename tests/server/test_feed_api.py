@@ -135,7 +135,7 @@ class TestConsole:
         tested = console.post("/enrichments/new/feed", data={"csrf_token": token, "name": "", "url": url,
                                                              "format": "lines", "action": "test"})
         assert tested.status_code == 200 and 'id="test-result"' in tested.text
-        assert "1 url" in tested.text and "1 lines are not indicators" in tested.text
+        assert "1 url" in tested.text and "1 line is not an indicator" in tested.text
         saved = console.post("/enrichments/new/feed", data={"csrf_token": token, "name": "hostile", "url": url,
                                                             "format": "lines", "confidence": "70",
                                                             "refresh_minutes": "30", "action": "save"},

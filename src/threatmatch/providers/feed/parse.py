@@ -17,6 +17,7 @@ Each data line gives an ``Entry`` (its 1-based line number, the indicator text, 
 from __future__ import annotations
 
 import csv
+import io
 import zlib
 from collections.abc import Iterator
 from typing import Any, NamedTuple
@@ -41,27 +42,41 @@ class Rejected(NamedTuple):
 
 
 def decompress(body: bytes, *, limit: int) -> bytes:
-    """``body`` as it is, or gunzipped when it is gzip data (a ``.gz`` feed served without Content-Encoding);
-    ParseError when it is corrupt or would exceed ``limit`` bytes."""
+    """``body`` as it is, or gunzipped when it is gzip data (a ``.gz`` feed served without Content-Encoding; every
+    member of a multi-member file, as ``cat a.gz b.gz`` makes); ParseError when it is corrupt, truncated or would
+    exceed ``limit`` bytes."""
     if body[:2] != GZIP_MAGIC:
         return body
-    try:
+    parts: list[bytes] = []
+    size = 0
+    rest = body
+    while rest[:2] == GZIP_MAGIC:
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise ParseError(f"the feed is gzip data but cannot be decompressed ({exc}); check the URL") from exc
-    if len(data) > limit:
-        raise ParseError(f"the feed decompresses to more than {limit:,} bytes; this is not an indicator feed")
-    if not inflater.eof:
-        raise ParseError("the gzip feed ends before its end of stream (a truncated download); try the sync again")
-    return data
+        try:
+            part = inflater.decompress(rest, limit + 1 - size)
+        except zlib.error as exc:
+            raise ParseError(f"the feed is gzip data but cannot be decompressed ({exc}); check the URL") from exc
+        size += len(part)
+        if size > limit:
+            raise ParseError(f"the feed decompresses to more than {limit:,} bytes; this is not an indicator feed")
+        if not inflater.eof:
+            raise ParseError("the gzip feed ends before its end of stream (a truncated download); try the sync "
+                             "again")
+        parts.append(part)
+        rest = inflater.unused_data
+    if rest.strip(b"\0"):
+        raise ParseError(f"the gzip feed has {len(rest):,} bytes of something else after its end; check the URL")
+    return b"".join(parts)
+
+
+def _text(body: bytes) -> str:
+    text = body.decode("utf-8", "replace")
+    return text[1:] if text.startswith("\ufeff") else text
 
 
 def _text_lines(body: bytes) -> list[str]:
-    text = body.decode("utf-8", "replace")
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return text.splitlines()
+    """The lines of a body: only a newline ends one (a form feed or U+2028 inside a line is part of it)."""
+    return [line[:-1] if line.endswith("\r") else line for line in _text(body).split("\n")]
 
 
 def _words(line: str) -> tuple[str, str]:
@@ -82,7 +97,10 @@ def parse_lines(body: bytes) -> Iterator[Entry | Rejected]:
         line = raw.strip()
         if not line or line.startswith(_COMMENTS):
             continue
-        value, rest = _words(line)
+        value, rest = _words(line.lstrip(" \t,"))
+        if not value:
+            yield Rejected(number, "no indicator on the line, only separators")
+            continue
         yield Entry(number, value, {"comment": rest} if rest else {})
 
 
@@ -92,34 +110,42 @@ def _header_row(line: str) -> list[str]:
 
 def parse_csv(body: bytes, column: str) -> Iterator[Entry | Rejected]:
     lines = _text_lines(body)
-    numbered = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
+    at = 0  # index of the header line
     comments: list[str] = []
-    start = 0
-    while start < len(numbered) and numbered[start][1].lstrip().startswith("#"):
-        comments.append(numbered[start][1].lstrip()[1:])
-        start += 1
-    if start >= len(numbered):
+    while at < len(lines) and (not lines[at].strip() or lines[at].lstrip().startswith("#")):
+        if lines[at].strip():
+            comments.append(lines[at].lstrip()[1:])
+        at += 1
+    if at >= len(lines):
         return
-    header = _header_row(numbered[start][1])
+    header = _header_row(lines[at])
     if column not in header and comments and column in _header_row(comments[-1]):
-        header = _header_row(comments[-1])  # a commented header: its next line is data
+        header = _header_row(comments[-1])  # a commented header: the line after it is data
     else:
-        start += 1
+        at += 1
     if column not in header:
         raise ParseError(f"the feed's CSV header has no column {column!r} (it has {', '.join(map(repr, header))}); "
                          "fix --column")
-    rows = [(number, line) for number, line in numbered[start:] if not line.lstrip().startswith("#")]
-    at = header.index(column)
-    for (number, _), fields in zip(rows, csv.reader(line for _, line in rows), strict=True):
-        if len(fields) != len(header):
-            yield Rejected(number, f"{len(fields)} fields where the header has {len(header)}")
-            continue
-        value = fields[at].strip()
-        if not value:
-            yield Rejected(number, f"column {column!r} is empty")
-            continue
-        yield Entry(number, value, {name: text for name, text in zip(header, fields, strict=True)
-                                    if name and name != column and text != ""})
+    index = header.index(column)
+    reader = csv.reader(io.StringIO("\n".join(lines[at:])))
+    ended = 0  # physical lines read so far (a quoted field may span several)
+    try:
+        for fields in reader:
+            number, ended = at + ended + 1, reader.line_num
+            if not fields or not "".join(fields).strip() or fields[0].lstrip().startswith("#"):
+                continue
+            if len(fields) != len(header):
+                yield Rejected(number, f"{len(fields)} fields where the header has {len(header)}")
+                continue
+            value = fields[index].strip()
+            if not value:
+                yield Rejected(number, f"column {column!r} is empty")
+                continue
+            yield Entry(number, value, {name: text for name, text in zip(header, fields, strict=True)
+                                        if name and name != column and text != ""})
+    except csv.Error as exc:
+        raise ParseError(f"the feed's CSV is malformed near line {at + ended + 1} ({exc}): an unbalanced quote "
+                         "swallows the lines after it; nothing of this download was stored") from None
 
 
 def _lookup(obj: dict[str, Any], path: list[str]) -> Any:
@@ -133,7 +159,9 @@ def _lookup(obj: dict[str, Any], path: list[str]) -> Any:
 
 def parse_jsonl(body: bytes, column: str) -> Iterator[Entry | Rejected]:
     path = column.split(".")
-    for number, raw in enumerate(body.splitlines(), start=1):
+    if body.startswith(b"\xef\xbb\xbf"):
+        body = body[3:]
+    for number, raw in enumerate(body.split(b"\n"), start=1):
         if not raw.strip():
             continue
         try:
@@ -146,7 +174,8 @@ def parse_jsonl(body: bytes, column: str) -> Iterator[Entry | Rejected]:
             continue
         value = _lookup(obj, path)
         if isinstance(value, bool) or not isinstance(value, str | int | float) or not str(value).strip():
-            shown = "absent" if value is None else f"{type(value).__name__}, not text"
+            shown = ("absent" if value is None else "empty" if isinstance(value, str)
+                     else f"{type(value).__name__}, not text")
             yield Rejected(number, f"key {column!r} is {shown}")
             continue
         extra = dict(obj)

@@ -32,7 +32,7 @@ _OWN = frozenset({"id", "value", "type", "subtype", "itype", "status", "confiden
 _DEFANGED = re.compile(r"\[\.\]|\(\.\)|\{\.\}|\[dot\]|\[:\]|\[@\]|\[at\]", re.IGNORECASE)
 _UNDO = {"[.]": ".", "(.)": ".", "{.}": ".", "[dot]": ".", "[:]": ":", "[@]": "@", "[at]": "@"}
 _SCHEME = re.compile(r"(?i)^(?:hxxp|hXXp|h\*\*p)(s?)(\[?:\]?)//")
-_PORT = re.compile(r"^(.+):(\d{1,5})$")
+_PORT = re.compile(r"^(?:([^:\[\]]+)|\[([0-9A-Fa-f:.]+)\]):(\d{1,5})$")  # host:port or [IPv6]:port
 _SUBTYPES = {"md5": "MD5", "sha1": "SHA1", "sha256": "SHA256", "sha512": "SHA512"}
 _MAX_VALUE = 2048
 
@@ -43,6 +43,17 @@ def refang(text: str) -> str:
     if "[" in value or "(" in value or "{" in value:
         value = _DEFANGED.sub(lambda m: _UNDO[m.group().lower()], value)
     return value
+
+
+def _host(text: str) -> tuple[str, str] | None:
+    """``(type, value)`` of a host: an IP address or a domain (no port, no path)."""
+    address = fast_ip(text)
+    if address is not None:
+        return ("ipv6" if ":" in address else "ip"), address
+    domain = normalize_domain(text)
+    if domain is not None and not domain.replace(".", "").isdigit():  # 1.2.3 is no host name
+        return "domain", domain
+    return None
 
 
 def classify(text: str) -> tuple[str, str, dict[str, Any]] | None:
@@ -64,15 +75,24 @@ def classify(text: str) -> tuple[str, str, dict[str, Any]] | None:
         email = normalize_email(text)
         return ("email", email, {}) if email is not None and normalize_domain(email.rsplit("@", 1)[1]) else None
     port = _PORT.match(text)
-    if port is not None and int(port.group(2)) <= 65535:
-        found = classify(port.group(1))
-        if found is not None and found[0] in ("ip", "domain"):
-            return found[0], found[1], {"port": int(port.group(2))}
-        return None
-    domain = normalize_domain(text)
-    if domain is not None and not domain.replace(".", "").isdigit():  # 1.2.3 is no host name
-        return "domain", domain, {}
-    return None
+    if port is not None:
+        host = _host(port.group(1) or port.group(2))
+        number = int(port.group(3))
+        if host is None or number > 65535 or (port.group(2) is not None) != (host[0] == "ipv6"):
+            return None  # [..] holds an IPv6 address and only it
+        return host[0], host[1], {"port": number}
+    found = _host(text)
+    return (found[0], found[1], {}) if found is not None and found[0] == "domain" else None
+
+
+def reason(text: str) -> str:
+    """Why ``text`` (as published) is no indicator, for the rejects."""
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    head, slash, _ = refang(text).partition("/")
+    if slash and head and _host(head.rsplit(":", 1)[0] if head.count(":") == 1 else head) is not None:
+        return (f"{shown!r} is a URL without its scheme: URL values in logs carry one (http://...), so it could "
+                "never match; the host alone would be a domain or IP indicator")
+    return f"{shown!r} is {REASON}"
 
 
 def stable_id(kind: str, value: str) -> int:
@@ -84,13 +104,17 @@ def stable_id(kind: str, value: str) -> int:
 def build_row(text: str, extra: dict[str, Any], *, line: int, config: FeedConfig, parse_time: str,
               row_id: str) -> dict[str, Any] | str:
     """The lookup row of one feed entry, or the reason it is rejected."""
-    found = classify(refang(text))
+    plain = refang(text)
+    found = classify(plain)
     if found is None:
-        shown = text if len(text) <= 80 else text[:77] + "..."
-        return f"{shown!r} is {REASON}"
+        return reason(text)
     kind, value, more = found
-    row: dict[str, Any] = {(f"orig_{key}" if key in _OWN or key.startswith("p_") else key): item
-                           for key, item in extra.items()}
+    row: dict[str, Any] = {}
+    for key, item in extra.items():
+        name = key
+        while name in _OWN or name in more or name.startswith("p_") or name in row:
+            name = f"orig_{name}"  # the feed's own field, kept beside the one this row sets
+        row[name] = item
     row["id"] = stable_id(kind, value)
     row["value"] = value
     row["type"] = kind

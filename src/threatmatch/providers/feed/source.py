@@ -48,7 +48,8 @@ class FeedCheck(NamedTuple):
     @property
     def message(self) -> str:
         found = ", ".join(f"{count:,} {kind}" for kind, count in self.by_type.items()) or "no indicators"
-        skipped = f"; {self.rejected:,} lines are not indicators (skipped and counted)" if self.rejected else ""
+        lines = "1 line is not an indicator" if self.rejected == 1 else f"{self.rejected:,} lines are not indicators"
+        skipped = f"; {lines} (skipped and counted)" if self.rejected else ""
         return f"Downloaded {self.size:,} bytes from {self.url}: {found}{skipped}."
 
 
