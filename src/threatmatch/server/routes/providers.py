@@ -14,6 +14,7 @@ from threatmatch.server import providers_view
 from threatmatch.server.deps import ServiceDep, TokenDep
 from threatmatch.server.errors import ApiError, from_library
 from threatmatch.server.forms import ProviderForm, build_config, field_errors
+from threatmatch.server.service import Service
 
 router = APIRouter(prefix="/api/v1/providers", tags=["providers"])
 
@@ -102,6 +103,16 @@ def _feed(values: dict[str, Any]) -> FeedConfig:
         raise ApiError(422, "invalid", str(exc), exc.field) from None
 
 
+def _create(service: Service, config: AnyConfig) -> dict[str, Any]:
+    """Store a new provider of either kind (409 when the name is taken) and start using it."""
+    if config.name in service.repo().names():
+        raise ApiError(409, "exists", f"a provider named {config.name!r} already exists: PATCH it or pick "
+                       "another name", "name")
+    service.repo().add(config)
+    service.provider_added(config.name)
+    return providers_view.provider(service, config.name)
+
+
 @router.get("", summary="List providers")
 def list_providers(service: ServiceDep, _: TokenDep) -> dict[str, Any]:
     return {"providers": [providers_view.provider(service, name) for name in service.repo().names()]}
@@ -110,25 +121,13 @@ def list_providers(service: ServiceDep, _: TokenDep) -> dict[str, Any]:
 @router.post("", status_code=201, summary="Create a provider")
 def create_provider(body: ProviderIn, service: ServiceDep, _: TokenDep) -> dict[str, Any]:
     """Stores the settings (token encrypted); enabled for every log type with default selectors."""
-    config = _validated(body.model_dump(), body.api_token)
-    if config.name in service.repo().names():
-        raise ApiError(409, "exists", f"a provider named {config.name!r} already exists: PATCH it or pick "
-                       "another name", "name")
-    service.repo().add(config)
-    service.provider_added(config.name)
-    return providers_view.provider(service, config.name)
+    return _create(service, _validated(body.model_dump(), body.api_token))
 
 
 @router.post("/feeds", status_code=201, summary="Create a feed provider")
 def create_feed(body: FeedIn, service: ServiceDep, _: TokenDep) -> dict[str, Any]:
     """Stores the settings (header value encrypted); enabled for every log type with default selectors."""
-    config = _feed(body.model_dump())
-    if config.name in service.repo().names():
-        raise ApiError(409, "exists", f"a provider named {config.name!r} already exists: PATCH it or pick "
-                       "another name", "name")
-    service.repo().add(config)
-    service.provider_added(config.name)
-    return providers_view.provider(service, config.name)
+    return _create(service, _feed(body.model_dump()))
 
 
 @router.post("/feeds/test", summary="Download a feed with unsaved settings (nothing is stored)")
