@@ -2,12 +2,14 @@
 
 ``FeedServer.publish(path, body)`` serves ``body`` at ``path``; ``fail(path, *statuses)`` answers the next
 requests to it with those statuses first (``Retry-After: 0`` on 429); ``require_header(path, name, value)``
-answers 401 without it; ``truncate(path)`` closes the connection half-way through the next answer. Every request's
-path and headers are recorded.
+answers 401 without it; ``truncate(path)`` closes the connection half-way through the next answer;
+``with_etag(path)`` sends an ``ETag`` (the body's hash) and answers 304 to a matching ``If-None-Match``. Every
+request's path and headers are recorded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +23,7 @@ class FeedServer:
         self.failures: dict[str, list[int]] = {}
         self.required: dict[str, tuple[str, str]] = {}
         self.truncated: set[str] = set()
+        self.etagged: set[str] = set()
         self.requests: list[tuple[str, dict[str, str]]] = []
         self._lock = threading.Lock()
         server = self
@@ -59,6 +62,9 @@ class FeedServer:
     def truncate(self, path: str) -> None:
         self.truncated.add(path)
 
+    def with_etag(self, path: str) -> None:
+        self.etagged.add(path)
+
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         path = handler.path.split("?", 1)[0]
         with self._lock:
@@ -83,7 +89,16 @@ class FeedServer:
             handler.wfile.write(text)
             return
         assert body is not None
+        etag = f'"{hashlib.sha1(body).hexdigest()}"' if path in self.etagged else None
+        if etag is not None and handler.headers.get("If-None-Match") == etag:
+            handler.send_response(304)
+            handler.send_header("ETag", etag)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
         handler.send_response(200)
+        if etag is not None:
+            handler.send_header("ETag", etag)
         handler.send_header("Content-Type", "text/plain")
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()

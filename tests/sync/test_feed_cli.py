@@ -46,6 +46,8 @@ def test_add_test_sync_and_view_a_csv_feed(tmp_path: Path, server: FeedServer) -
                             capture_output=True, text=True, timeout=120, env=dict(os.environ))
     assert synced.returncode == 0, synced.stderr
     assert "synced 'feodo': 28 rows (fetched 28, duplicates 0, rejected 0)" in synced.stdout
+    again = run(home, "sync", "feodo")
+    assert "'feodo' is unchanged since its last sync: its 28 rows stay in use" in again.output
     table = run(home, "table", "feodo", "--match", "192.9.135.73", "--json")
     assert table.exit_code == 0, table.output
     row = orjson.loads(table.output.splitlines()[0])

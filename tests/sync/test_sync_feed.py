@@ -168,3 +168,41 @@ def test_truncated_download_is_retried(tmp_path: Path, server: FeedServer) -> No
     home = add_feed(tmp_path / "home", "exits", url)
     assert sync(home, "exits").rejected == 0
     assert [path for path, _ in server.requests].count("/exits.lst") == 2
+
+
+def test_an_unchanged_feed_keeps_its_table_instead_of_rebuilding_it(tmp_path: Path, server: FeedServer) -> None:
+    """A feed answering 304 to the ETag of the last download, or sending the same content, keeps the table in use
+    (same generation, same rows); the success and the next run are still recorded. New content rebuilds it."""
+    body = feed_file("spamhaus", "drop.txt")
+    url = server.publish("/drop.txt", body)
+    server.with_etag("/drop.txt")
+    home = add_feed(tmp_path / "home", "drop", url)
+    first = sync(home, "drop")
+    assert not first.unchanged and first.source["etag"] and first.source["sha256"]
+    second = sync(home, "drop")
+    assert server.requests[-1][1]["If-None-Match"] == first.source["etag"]
+    assert second.unchanged and second.generation == first.generation
+    assert (second.rows, second.by_type, second.fetched) == (first.rows, first.by_type, first.fetched)
+    store = LookupStore(connect(home.database))
+    assert store.info("drop").generation == first.generation and store.count("drop") == first.rows
+    status = ProviderRepo(connect(home.database), SecretBox.for_key_file(home.secret_key)).status("drop")
+    assert status.last_error is None and status.running_since is None and status.row_count == first.rows
+
+    server.etagged.clear()  # a host without validators: the same bytes are recognised by their hash
+    third = sync(home, "drop")
+    assert third.unchanged and "If-None-Match" in server.requests[-1][1]  # asked, but got a full 200
+    server.publish("/drop.txt", body + b"203.0.113.0/24 ; SBL999999\n")
+    fourth = sync(home, "drop")
+    assert not fourth.unchanged and fourth.generation > first.generation and fourth.rows == first.rows + 1
+
+
+def test_a_missing_table_is_rebuilt_whatever_the_feed_says(tmp_path: Path, server: FeedServer) -> None:
+    """When the table in use is gone, the sync downloads unconditionally and builds it again."""
+    url = server.publish("/tor.lst", feed_file("tor", "tor-exit-nodes.lst"))
+    server.with_etag("/tor.lst")
+    home = add_feed(tmp_path / "home", "tor", url)
+    first = sync(home, "tor")
+    LookupStore(connect(home.database)).drop("tor")
+    again = sync(home, "tor")
+    assert "If-None-Match" not in server.requests[-1][1]
+    assert not again.unchanged and again.rows == first.rows

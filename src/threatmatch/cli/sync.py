@@ -17,6 +17,9 @@ def _counts(counts: dict[str, int]) -> str:
 
 
 def _summary(result: Any) -> str:
+    if result.unchanged:
+        return (f"{result.provider!r} is unchanged since its last sync: its {result.rows:,} rows stay in use "
+                f"(checked in {result.duration_s:.1f} s)")
     return (f"synced {result.provider!r}: {result.rows:,} rows (fetched {result.fetched:,}, "
             f"duplicates {result.duplicates:,}, rejected {result.rejected:,}) in {result.duration_s:.1f} s\n"
             f"  by type: {_counts(result.by_type)}\n  by status: {_counts(result.by_status)}")

@@ -23,6 +23,11 @@ class Batch(NamedTuple):
     packed: PackedRows | None = None  # more rows, packed for the store (after ``rows``)
 
 
+class SnapshotUnchanged(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by ``IndicatorSource.batches`` when the source answers that its data is the one the table in use was
+    built from (a feed's HTTP 304, or the same content): the sync keeps that table instead of rebuilding it."""
+
+
 class ProviderSettings(Protocol):
     """The stored settings every provider has."""
 

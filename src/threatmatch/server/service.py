@@ -227,7 +227,8 @@ class Service:
                     raise
                 finally:
                     self.metrics.sync_duration.labels(name).observe(time.perf_counter() - started)
-                self._swap(name)  # while the child exports the new generation for searches
+                if not result.unchanged:  # an unchanged source keeps the table in use: nothing to load
+                    self._swap(name)  # while the child exports the new generation for searches
             finally:
                 child.wait()
                 with self._children_lock:
@@ -271,6 +272,9 @@ class Service:
         if error is not None:
             return SyncOutcome(False, f"Sync failed: {error}")
         result = box["result"]
+        if result.unchanged:
+            return SyncOutcome(True, f"{name!r} is unchanged since its last sync: its {result.rows} indicators stay "
+                                     "in use.")
         return SyncOutcome(True, f"Synced {name!r}: {result.rows} indicators stored (fetched {result.fetched}, "
                                  f"rejected {result.rejected}, duplicates {result.duplicates}) in "
                                  f"{result.duration_s:.1f} s.")

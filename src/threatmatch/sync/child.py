@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             result = sync_provider(conn, home, args.name)
             # reported first: the service swaps the new table in while this process exports it for searches
             _report({"ok": True, "result": result.to_dict()})
-            _export_for_search(home, conn, args.name)
+            if not result.unchanged:  # the table kept is exported already
+                _export_for_search(home, conn, args.name)
         finally:
             conn.close()
     except ThreatmatchError as exc:

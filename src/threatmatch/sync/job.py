@@ -17,6 +17,7 @@ import httpx
 
 from threatmatch.errors import SyncError, ThreatmatchError
 from threatmatch.home import Home
+from threatmatch.providers.base import SnapshotUnchanged
 from threatmatch.providers.feed.config import FeedConfig
 from threatmatch.providers.feed.source import FeedSource
 from threatmatch.providers.kinds import AnyConfig
@@ -50,6 +51,12 @@ class SyncResult:
     generation: int
     reject_samples: list[str] = field(default_factory=list)
     helpers: int = 0  # row-building helper processes used (0: rows built in the sync's own process)
+    #: the source answered that its data is the one the table in use was built from (a feed's HTTP 304 or the
+    #: same content): that table was kept, not rebuilt; the counts are those of the sync that built it
+    unchanged: bool = False
+    #: what identifies the source's data for the next sync's conditional request (feeds: etag, last_modified,
+    #: sha256 of the content); empty for ThreatStream
+    source: dict[str, Any] = field(default_factory=dict)
 
     @property
     def client_seconds(self) -> float:
@@ -57,8 +64,9 @@ class SyncResult:
         return max(0.0, self.duration_s - self.network_wait_s)
 
     def counts(self) -> dict[str, Any]:
-        return {"type": self.by_type, "status": self.by_status, "fetched": self.fetched,
-                "rejected": self.rejected, "duplicates": self.duplicates}
+        counts = {"type": self.by_type, "status": self.by_status, "fetched": self.fetched,
+                  "rejected": self.rejected, "duplicates": self.duplicates}
+        return {**counts, "source": self.source} if self.source else counts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,7 +82,7 @@ def sync_provider(conn: sqlite3.Connection, home: Home, name: str, *, client: ht
     clock = time.monotonic()
     repo.record_start(name, started)
     http = client or httpx.Client()
-    source = source_for(config, http, retry=retry, timeout=timeout)
+    source = source_for(config, http, retry=retry, timeout=timeout, previous=_previous_source(repo, conn, name))
     fetched = rejected = 0
     samples: list[str] = []
     try:
@@ -90,6 +98,8 @@ def sync_provider(conn: sqlite3.Connection, home: Home, name: str, *, client: ht
                 if progress is not None:
                     progress(batch.fetched, batch.total)
             count = writer.commit()
+    except SnapshotUnchanged:
+        return _kept_unchanged(repo, conn, name, started, clock, config.refresh_minutes, source)
     except (ThreatmatchError, sqlite3.Error, OSError) as exc:
         _record_failure(repo, conn, name, started, clock, exc, config.refresh_minutes)
         raise SyncError(f"sync of provider {name!r} failed: {exc}. {_kept(conn, name)}") from exc
@@ -104,18 +114,50 @@ def sync_provider(conn: sqlite3.Connection, home: Home, name: str, *, client: ht
         rejected=rejected, duplicates=writer.duplicates, by_type=writer.summary["type"],
         by_status=writer.summary["status"], duration_s=time.monotonic() - clock,
         network_wait_s=source.wait_seconds, generation=writer.generation, reject_samples=samples,
-        helpers=source.helpers)
+        helpers=source.helpers, source=getattr(source, "validators", {}))
     repo.record_success(name, started, duration_s=result.duration_s, row_count=count, counts=result.counts(),
                         refresh_minutes=config.refresh_minutes)
     return result
 
 
 def source_for(config: AnyConfig, http: httpx.Client, *, retry: RetryPolicy | None = None,
-               timeout: float = 30.0) -> ThreatStreamSource | FeedSource:
-    """The snapshot source of a provider, by its kind."""
+               timeout: float = 30.0, previous: dict[str, Any] | None = None) -> ThreatStreamSource | FeedSource:
+    """The snapshot source of a provider, by its kind (``previous``: see ``_previous_source``)."""
     if isinstance(config, FeedConfig):
-        return FeedSource(config, http, retry=retry, timeout=timeout)
+        return FeedSource(config, http, retry=retry, timeout=timeout, previous=previous)
     return ThreatStreamSource(config, http, retry=retry, timeout=timeout)
+
+
+def _previous_source(repo: ProviderRepo, conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
+    """What identified the source's data when the table in use was built (None when that table is gone or was
+    built by another sync than the last success, e.g. restored: then the sync rebuilds it whatever the source)."""
+    status = repo.status(name)
+    previous = status.counts.get("source") if status.counts else None
+    if not isinstance(previous, dict) or not previous:
+        return None
+    try:
+        info = LookupStore(conn).info(name)
+    except ThreatmatchError:
+        return None
+    return previous if info.generation is not None and info.row_count == status.row_count else None
+
+
+def _kept_unchanged(repo: ProviderRepo, conn: sqlite3.Connection, name: str, started: datetime, clock: float,
+                    refresh_minutes: int, source: ThreatStreamSource | FeedSource) -> SyncResult:
+    """A sync whose source is unchanged: the table in use stays; the success is recorded with its counts."""
+    status = repo.status(name)
+    counts = dict(status.counts or {})
+    info = LookupStore(conn).info(name)
+    result = SyncResult(
+        provider=name, started_at=started.astimezone(UTC).isoformat(), rows=info.row_count,
+        fetched=int(counts.get("fetched", info.row_count)), rejected=int(counts.get("rejected", 0)),
+        duplicates=int(counts.get("duplicates", 0)), by_type=dict(counts.get("type", {})),
+        by_status=dict(counts.get("status", {})), duration_s=time.monotonic() - clock,
+        network_wait_s=source.wait_seconds, generation=info.generation or 0, unchanged=True,
+        source=getattr(source, "validators", {}))
+    repo.record_success(name, started, duration_s=result.duration_s, row_count=info.row_count,
+                        counts=result.counts(), refresh_minutes=refresh_minutes)
+    return result
 
 
 def _kept(conn: sqlite3.Connection, name: str) -> str:

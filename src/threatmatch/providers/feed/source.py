@@ -6,11 +6,12 @@ download raises a ``ProviderError`` subclass in plain words, and the sync keeps 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from itertools import islice
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -24,7 +25,7 @@ from threatmatch.errors import (
     RateLimitedError,
     UpstreamError,
 )
-from threatmatch.providers.base import Batch
+from threatmatch.providers.base import Batch, SnapshotUnchanged
 from threatmatch.providers.feed.config import MAX_FEED_BYTES, FeedConfig
 from threatmatch.providers.feed.parse import Entry, decompress, parse_feed
 from threatmatch.providers.feed.rows import build_row, classify, refang
@@ -61,7 +62,10 @@ class FeedSource:
 
     def __init__(self, config: FeedConfig, http: httpx.Client, *, retry: RetryPolicy | None = None,
                  timeout: float = DEFAULT_TIMEOUT, max_bytes: int = MAX_FEED_BYTES,
-                 row_ids: Callable[[int], list[str]] | None = None) -> None:
+                 row_ids: Callable[[int], list[str]] | None = None, previous: dict[str, Any] | None = None) -> None:
+        """``previous``: the ``validators`` of the download the table in use was built from; when given, the
+        request is conditional (``If-None-Match`` / ``If-Modified-Since``) and ``batches`` raises
+        ``SnapshotUnchanged`` on HTTP 304 or on the same content."""
         self.config = config
         self._http = http
         self._retry = retry or RetryPolicy()
@@ -69,21 +73,33 @@ class FeedSource:
         self._max_bytes = max_bytes
         self._row_ids = row_ids or PageRowIds().take
         self.wait_seconds = 0.0  # time spent waiting on the network and in retry back-off
+        self.previous = previous or {}
+        #: what identifies this download (``etag``, ``last_modified`` as the server sent them, ``sha256`` of the
+        #: content), kept with the sync's counts for the next sync's conditional request
+        self.validators: dict[str, Any] = {}
 
     def _waited(self, seconds: float) -> None:
         self.wait_seconds += seconds
 
-    def download(self) -> bytes:
-        """The feed's content (decompressed), retrying what is worth retrying."""
-        body = with_retries(self._attempt, self._retry, what=f"feed {self.config.name}", waited=self._waited)
+    def download(self, *, conditional: bool = False) -> bytes | None:
+        """The feed's content (decompressed), retrying what is worth retrying; None when ``conditional`` and the
+        server answers 304 Not Modified."""
+        body = with_retries(lambda: self._attempt(conditional), self._retry, what=f"feed {self.config.name}",
+                            waited=self._waited)
+        if body is None:
+            self.validators = dict(self.previous)
+            return None
         try:
-            return decompress(body, limit=self._max_bytes)
+            content = decompress(body, limit=self._max_bytes)
         except ParseError as exc:
             raise UpstreamError(f"feed {self.config.url}: {exc}") from None
+        self.validators["sha256"] = hashlib.sha256(content).hexdigest()
+        return content
 
     def check(self) -> FeedCheck:
         """Download and read the feed once, storing nothing."""
         body = self.download()
+        assert body is not None  # an unconditional download always has a body
         kinds: dict[str, int] = {}
         rejected = 0
         try:
@@ -101,8 +117,12 @@ class FeedSource:
         """Every row of the feed; rejected lines are reported with their line number and reason."""
         parse_time = panther_ts(now)
         config = self.config
+        body = self.download(conditional=bool(self.previous))
+        if body is None or (self.previous.get("sha256") == self.validators.get("sha256")):
+            raise SnapshotUnchanged(f"feed {config.url} is unchanged since the last sync"
+                                    f"{' (HTTP 304)' if body is None else ' (same content)'}")
         try:
-            entries = list(parse_feed(self.download(), config.format, config.column))
+            entries = list(parse_feed(body, config.format, config.column))
         except ParseError as exc:
             raise UpstreamError(f"feed {config.url}: {exc}") from None
         total = len(entries)
@@ -132,13 +152,22 @@ class FeedSource:
             headers[self.config.header_name] = self.config.header_value.reveal()
         return headers
 
-    def _attempt(self) -> bytes:
+    def _attempt(self, conditional: bool) -> bytes | None:
         url = self.config.url
+        headers = self._headers()
+        if conditional and self.previous.get("etag"):
+            headers["If-None-Match"] = str(self.previous["etag"])
+        if conditional and self.previous.get("last_modified"):
+            headers["If-Modified-Since"] = str(self.previous["last_modified"])
         started = time.perf_counter()
         try:
-            with self._http.stream("GET", url, headers=self._headers(), timeout=self._timeout,
+            with self._http.stream("GET", url, headers=headers, timeout=self._timeout,
                                    follow_redirects=True) as response:
                 status = response.status_code
+                if status == 304 and conditional:
+                    return None
+                self.validators = {key: response.headers[header] for key, header in
+                                   (("etag", "ETag"), ("last_modified", "Last-Modified")) if header in response.headers}
                 if status != 200:
                     response.read()
                     raise self._failure(status, response)
