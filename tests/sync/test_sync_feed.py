@@ -206,3 +206,18 @@ def test_a_missing_table_is_rebuilt_whatever_the_feed_says(tmp_path: Path, serve
     again = sync(home, "tor")
     assert "If-None-Match" not in server.requests[-1][1]
     assert not again.unchanged and again.rows == first.rows
+
+
+def test_changed_settings_rebuild_the_table_of_an_unchanged_feed(tmp_path: Path, server: FeedServer) -> None:
+    """A new itype or confidence must reach the rows even when the feed itself did not change."""
+    url = server.publish("/c2.txt", b"198.51.100.1\n198.51.100.2\n")
+    server.with_etag("/c2.txt")
+    home = add_feed(tmp_path / "home", "c2", url, itype="c2_ip")
+    first = sync(home, "c2")
+    home = add_feed(tmp_path / "home", "c2", url, itype="bot_ip", confidence=40)
+    second = sync(home, "c2")
+    assert not second.unchanged and second.generation > first.generation
+    assert "If-None-Match" not in server.requests[-1][1]
+    row = LookupStore(connect(home.database)).query("c2", match="198.51.100.1")[0]
+    assert (row["itype"], row["confidence"]) == ("bot_ip", 40)
+    assert sync(home, "c2").unchanged  # and from then on the new settings' table is kept

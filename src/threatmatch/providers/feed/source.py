@@ -73,9 +73,12 @@ class FeedSource:
         self._max_bytes = max_bytes
         self._row_ids = row_ids or PageRowIds().take
         self.wait_seconds = 0.0  # time spent waiting on the network and in retry back-off
-        self.previous = previous or {}
+        # the settings that shape the rows: a table built with others is rebuilt whatever the feed says
+        shaping = {key: value for key, value in config.public().items() if key != "refresh_minutes"}
+        self._settings = hashlib.sha256(repr(sorted(shaping.items())).encode()).hexdigest()[:16]
+        self.previous = previous if previous and previous.get("settings") == self._settings else {}
         #: what identifies this download (``etag``, ``last_modified`` as the server sent them, ``sha256`` of the
-        #: content), kept with the sync's counts for the next sync's conditional request
+        #: content, and the row-shaping settings), kept with the sync's counts for the next conditional request
         self.validators: dict[str, Any] = {}
 
     def _waited(self, seconds: float) -> None:
@@ -94,6 +97,7 @@ class FeedSource:
         except ParseError as exc:
             raise UpstreamError(f"feed {self.config.url}: {exc}") from None
         self.validators["sha256"] = hashlib.sha256(content).hexdigest()
+        self.validators["settings"] = self._settings
         return content
 
     def check(self) -> FeedCheck:
