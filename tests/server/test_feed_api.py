@@ -49,6 +49,9 @@ class TestApi:
         assert status["rows"] == 28 and status["counts"]["type"] == {"ip": 28}
         rows = live.client.get("/api/v1/providers/feodo-api/rows", params={"match": "192.9.135.73"}).json()["rows"]
         assert rows[0]["malware"] == "Pikabot" and rows[0]["source"] == "feodo-api"
+        searched = live.client.post("/api/v1/search", json={
+            "sql": "SELECT value, malware FROM lookup_feodo_api WHERE value = '192.9.135.73'"})
+        assert searched.status_code == 200 and searched.json()["rows"] == [["192.9.135.73", "Pikabot"]], searched.text
         again = live.client.post("/api/v1/providers/feodo-api/sync").json()  # same bytes: the table stays
         assert again["unchanged"] is True and again["generation"] == synced.json()["generation"]
         assert again["rows"] == 28 and again["status"]["rows"] == 28
