@@ -221,3 +221,25 @@ def test_changed_settings_rebuild_the_table_of_an_unchanged_feed(tmp_path: Path,
     row = LookupStore(connect(home.database)).query("c2", match="198.51.100.1")[0]
     assert (row["itype"], row["confidence"]) == ("bot_ip", 40)
     assert sync(home, "c2").unchanged  # and from then on the new settings' table is kept
+
+
+def test_stix_bundle_and_misp_event_feeds(tmp_path: Path, server: FeedServer) -> None:
+    """A Unit 42 STIX bundle and an ESET MISP event, served over HTTP, become tables whose rows keep their context;
+    every indicator or attribute is a row, a duplicate or a reject."""
+    stix = shared_path("realdata", "intel", "stix", "unit42", "IcedID_Malware.json").read_bytes()
+    misp = shared_path("realdata", "intel", "misp", "eset", "glupteba__glupteba.misp-event.json").read_bytes()
+    home = add_feed(tmp_path / "home", "unit42", server.publish("/icedid.json", stix), format="stix")
+    add_feed(tmp_path / "home", "eset", server.publish("/glupteba.json", misp), format="misp", confidence=70)
+    first = sync(home, "unit42")
+    assert first.fetched == first.rows + first.duplicates + first.rejected and first.rows > 150
+    assert any(sample.startswith("object ") and "not a value threatmatch matches" in sample
+               for sample in first.reject_samples)
+    store = LookupStore(connect(home.database))
+    [row] = [r for r in store.iter_rows("unit42") if r["type"] == "ip"][:1]
+    assert row["stix_id"].startswith("indicator--") and row["pattern"].startswith("[ipv4-addr:value")
+    assert row["modified_ts"] and row["labels"] == ["malicious-activity"]
+    second = sync(home, "eset")
+    assert (second.rows + second.duplicates, second.rejected) == (324, 1)
+    assert second.reject_samples == ["attribute 317: MISP type 'regkey' is not an indicator threatmatch matches"]
+    domain = store.query("eset", match="burnandfire5.com")[0]
+    assert domain["misp_type"] == "domain|ip" and domain["tags"] == ["Glupteba"] and domain["confidence"] == 70

@@ -87,7 +87,7 @@ def add_threatstream(name: str, subdomain: str | None, username: str, api_token_
 @click.option("--url", required=True, metavar="URL", help="http(s) URL of the feed (gzip files are read too).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="lines", show_default=True,
               help="lines: one indicator per line (first word; # and ; comments); csv: a header line then rows; "
-                   "jsonl: one JSON object per line.")
+                   "jsonl: one JSON object per line; stix: a STIX 2 bundle; misp: MISP event JSON.")
 @click.option("--column", metavar="C", help="csv/jsonl: the column or key holding the indicator (a.b = nested key).")
 @click.option("--itype", metavar="T", help="itype given to every row (e.g. c2_ip, tor_ip, mal_domain).")
 @click.option("--confidence", type=int, default=DEFAULT_CONFIDENCE, show_default=True, metavar="N",
@@ -101,7 +101,7 @@ def add_threatstream(name: str, subdomain: str | None, username: str, api_token_
 def add_feed(name: str, url: str, fmt: str, column: str | None, itype: str | None, confidence: int,
              refresh_minutes: int, header_name: str | None, header_value_file: IO[str] | None,
              header_value_env: str | None, replace: bool) -> None:
-    """Add a feed provider NAME: a file of indicators at URL (Spamhaus DROP, abuse.ch, Tor exits, ...).
+    """Add a feed provider NAME: a file of indicators at URL (Spamhaus DROP, abuse.ch, Tor exits, STIX, MISP...).
 
     IPs, CIDR blocks, domains, URLs, e-mail addresses and hashes are recognised (defanged values such as
     hxxp://evil[.]com too); other lines are counted as rejected. A header value is stored encrypted and never

@@ -1,11 +1,11 @@
 """A feed provider's settings and their validation.
 
-A feed is a file of indicators published at a URL (Spamhaus DROP, abuse.ch Feodo Tracker and URLhaus, Tor
-exit lists, IPsum, Maltrail trails...), downloaded whole on every refresh. Fields: name, URL, format
-(``lines``, ``csv`` or ``jsonl``), the column or key holding the indicator (csv/jsonl), optional ``itype`` and
-``confidence`` given to every row, refresh period, and an optional request header (e.g. an API key some feeds
-ask for), stored encrypted like a ThreatStream token. Every check raises ``SettingError`` (a ``ConfigError``
-naming the field) saying what is wrong and how to fix it.
+A feed is a file of indicators published at a URL (Spamhaus DROP, abuse.ch Feodo Tracker and URLhaus, Tor exit
+lists, IPsum, Maltrail trails, STIX bundles, MISP events...), downloaded whole on every refresh. Fields: name, URL,
+format (``lines``, ``csv``, ``jsonl``, ``stix`` or ``misp``), the column or key holding the indicator (csv/jsonl),
+optional ``itype`` and ``confidence`` given to every row, refresh period, and an optional request header (e.g. an
+API key some feeds ask for), stored encrypted like a ThreatStream token. Every check raises ``SettingError`` (a
+``ConfigError`` naming the field) saying what is wrong and how to fix it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from threatmatch.providers.threatstream.config import validate_name
 from threatmatch.storage.secrets import Secret
 
 KIND = "feed"
-FORMATS = ("lines", "csv", "jsonl")
+FORMATS = ("lines", "csv", "jsonl", "stix", "misp")
 DEFAULT_REFRESH_MINUTES = 60
 MIN_REFRESH_MINUTES = 15  # feeds such as abuse.ch ask for no more than one download every 5 minutes
 DEFAULT_CONFIDENCE = 80
@@ -80,12 +80,13 @@ def validate_format(value: str, column: str | None) -> tuple[str, str | None]:
     if fmt not in FORMATS:
         raise SettingError("format", f"--format {value!r} is not one of {', '.join(FORMATS)}: lines = one "
                            "indicator per line (first word), csv = a header line then rows, jsonl = one JSON "
-                           "object per line")
+                           "object per line, stix = a STIX 2 bundle, misp = MISP event JSON")
     column = column.strip() if column is not None and column.strip() else None
-    if fmt == "lines" and column is not None:
-        raise SettingError("column", "--column applies to csv and jsonl feeds; a lines feed takes the first word "
-                           "of each line")
-    if fmt != "lines" and column is None:
+    if fmt in ("lines", "stix", "misp") and column is not None:
+        raise SettingError("column", f"--column applies to csv and jsonl feeds; a {fmt} feed "
+                           + ("takes the first word of each line" if fmt == "lines" else
+                              "says itself which values are indicators"))
+    if fmt in ("csv", "jsonl") and column is None:
         raise SettingError("column", f"a {fmt} feed needs --column: the {'column' if fmt == 'csv' else 'key'} "
                            "holding the indicator (e.g. dst_ip for Feodo Tracker's CSV, url for URLhaus)")
     return fmt, column

@@ -9,6 +9,7 @@ Formats:
   it lacks the column while the last ``#`` line before it has it (a commented header such as ``#ip,ioc``, whose
   first data line is then data); every other column is kept as text.
 * ``jsonl``: one JSON object per line; ``column`` names the key (``a.b`` for a nested one); other keys kept.
+* ``stix`` and ``misp``: STIX 2 bundles and MISP event JSON (``providers.feed.stix`` and ``.misp``).
 
 Each data line gives an ``Entry`` (its 1-based line number, the indicator text, the other fields) or a reject
 (line number, reason). The text is not yet classified: ``rows`` does that.
@@ -34,6 +35,9 @@ class Entry(NamedTuple):
     line: int
     value: str
     extra: dict[str, Any]
+    #: row fields a structured format knows per indicator (``confidence``, ``modified_ts``, ``expiration_ts``);
+    #: they replace the provider's defaults (never modified: shared between the entries of one indicator)
+    own: dict[str, Any] = {}  # noqa: RUF012 - read only
 
 
 class Rejected(NamedTuple):
@@ -184,10 +188,22 @@ def parse_jsonl(body: bytes, column: str) -> Iterator[Entry | Rejected]:
         yield Entry(number, str(value).strip(), extra)
 
 
+#: what a format's ``Entry.line`` / ``Rejected.line`` counts
+UNITS = {"lines": "line", "csv": "line", "jsonl": "line", "stix": "object", "misp": "attribute"}
+
+
 def parse_feed(body: bytes, fmt: str, column: str | None) -> Iterator[Entry | Rejected]:
     """The entries of a feed body in ``fmt`` (``FeedConfig.format``)."""
     if fmt == "lines":
         return parse_lines(body)
+    if fmt == "stix":
+        from threatmatch.providers.feed.stix import parse_stix
+
+        return parse_stix(_text(body).encode())
+    if fmt == "misp":
+        from threatmatch.providers.feed.misp import parse_misp
+
+        return parse_misp(_text(body).encode())
     if column is None:
         raise ParseError(f"a {fmt} feed needs a column")
     if fmt == "csv":

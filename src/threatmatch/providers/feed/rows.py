@@ -28,7 +28,7 @@ LOG_TYPE = "Feed.Indicator"
 SCHEMA_VERSION = 0
 REASON = "not an IP address, CIDR block, domain, URL, e-mail address or MD5/SHA-1/SHA-256/SHA-512 digest"
 _OWN = frozenset({"id", "value", "type", "subtype", "itype", "status", "confidence", "source", "feed_url",
-                  "feed_line", "match"})
+                  "feed_line", "match", "modified_ts", "expiration_ts"})
 _DEFANGED = re.compile(r"\[\.\]|\(\.\)|\{\.\}|\[dot\]|\[:\]|\[@\]|\[at\]", re.IGNORECASE)
 _UNDO = {"[.]": ".", "(.)": ".", "{.}": ".", "[dot]": ".", "[:]": ":", "[@]": "@", "[at]": "@"}
 _SCHEME = re.compile(r"(?i)^(?:hxxp|hXXp|h\*\*p)(s?)(\[?:\]?)//")
@@ -102,8 +102,9 @@ def stable_id(kind: str, value: str) -> int:
 
 
 def build_row(text: str, extra: dict[str, Any], *, line: int, config: FeedConfig, parse_time: str,
-              row_id: str) -> dict[str, Any] | str:
-    """The lookup row of one feed entry, or the reason it is rejected."""
+              row_id: str, own: dict[str, Any] | None = None) -> dict[str, Any] | str:
+    """The lookup row of one feed entry, or the reason it is rejected. ``own``: the entry's own ``confidence``,
+    ``modified_ts``, ``expiration_ts`` (structured formats), in place of the provider's defaults."""
     plain = refang(text)
     found = classify(plain)
     if found is None:
@@ -123,6 +124,8 @@ def build_row(text: str, extra: dict[str, Any], *, line: int, config: FeedConfig
         row["itype"] = config.itype
     row.update(status="active", confidence=config.confidence, source=config.name, feed_url=config.url,
                feed_line=line, match=[value])
+    if own:
+        row.update(own)
     row.update(indicator_fields(value, "ip" if kind == "ipv6" else kind, more.get("subtype"), None))
     row.update(p_event_time=parse_time, p_parse_time=parse_time, p_log_type=LOG_TYPE, p_row_id=row_id,
                p_schema_version=SCHEMA_VERSION)

@@ -27,7 +27,7 @@ from threatmatch.errors import (
 )
 from threatmatch.providers.base import Batch, SnapshotUnchanged
 from threatmatch.providers.feed.config import MAX_FEED_BYTES, FeedConfig
-from threatmatch.providers.feed.parse import Entry, decompress, parse_feed
+from threatmatch.providers.feed.parse import UNITS, Entry, decompress, parse_feed
 from threatmatch.providers.feed.rows import build_row, classify, refang
 from threatmatch.providers.retry import Retryable, RetryPolicy, retry_after, with_retries
 from threatmatch.providers.threatstream.row_worker import PageRowIds
@@ -130,6 +130,7 @@ class FeedSource:
         except ParseError as exc:
             raise UpstreamError(f"feed {config.url}: {exc}") from None
         total = len(entries)
+        unit = UNITS[config.format]
         fetched = 0
         items = iter(entries)
         while chunk := list(islice(items, BATCH_ROWS)):
@@ -138,12 +139,12 @@ class FeedSource:
             rejects = []
             for item, row_id in zip(chunk, ids, strict=True):
                 if not isinstance(item, Entry):
-                    rejects.append(f"line {item.line}: {item.reason}")
+                    rejects.append(f"{unit} {item.line}: {item.reason}")
                     continue
                 built = build_row(item.value, item.extra, line=item.line, config=config, parse_time=parse_time,
-                                  row_id=row_id)
+                                  row_id=row_id, own=item.own)
                 if isinstance(built, str):
-                    rejects.append(f"line {item.line}: {built}")
+                    rejects.append(f"{unit} {item.line}: {built}")
                 else:
                     rows.append(stored_row(built))
             fetched += len(chunk)

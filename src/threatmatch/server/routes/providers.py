@@ -39,7 +39,8 @@ class FeedIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="Descriptive name; also the p_enrichment key and the lookup table name")
     url: str = Field(description="http(s) URL of the feed, e.g. https://www.spamhaus.org/drop/drop.txt")
-    format: str = Field("lines", description="lines (one indicator per line), csv (header line) or jsonl")
+    format: str = Field("lines", description="lines (one indicator per line), csv (header line), jsonl, stix (a "
+                        "STIX 2 bundle) or misp (MISP event JSON)")
     column: str | None = Field(None, description="csv/jsonl: the column or key holding the indicator")
     itype: str | None = Field(None, description="Given to every row as itype, e.g. c2_ip")
     confidence: int = Field(80, description="Given to every row as confidence (0-100)")
