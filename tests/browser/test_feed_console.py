@@ -66,6 +66,10 @@ def test_create_test_save_sync_and_browse_a_feed(page: Page, world: tuple[LiveSe
     expect(page.locator("#settings")).to_contain_text(feeds.url("/drop.txt"))
     page.click("#sync-now")
     expect(page.locator("#rows")).to_have_text("990")
+    expect(page.locator("#last-counts")).to_contain_text("received 991: 990 stored, 0 duplicates, 1 rejected")
+    page.click("#reject-samples summary")
+    expect(page.locator("#reject-samples")).to_contain_text("line 991: '<script>window.__xss=2</script>' is not")
+    assert page.evaluate("window.__xss") is None
     shot(page, "21-feed-provider")
     page.click("#view-data")
     page.fill("input[name=match]", "http://evil.example/<img")

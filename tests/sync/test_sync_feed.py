@@ -109,6 +109,8 @@ def test_rejected_lines_and_repeats_are_counted_not_lost(tmp_path: Path, server:
         "SHA-512 digest",
         "line 5: 'AS64500' is not an IP address, CIDR block, domain, URL, e-mail address or MD5/SHA-1/SHA-256/"
         "SHA-512 digest"]
+    status = ProviderRepo(connect(home.database), SecretBox.for_key_file(home.secret_key)).status("mixed")
+    assert status.counts["reject_samples"] == result.reject_samples  # kept for the provider page
     store = LookupStore(connect(home.database))
     assert store.query("mixed", match="evil.example")[0]["type"] == "domain"
     assert store.query("mixed", match="http://bad.example/x")[0]["p_any_domain_names"] == ["bad.example"]

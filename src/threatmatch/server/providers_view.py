@@ -35,6 +35,7 @@ def status(service: Service, name: str) -> dict[str, Any]:
         "fetched": counts.get("fetched"),
         "rejected": counts.get("rejected"),
         "duplicates": counts.get("duplicates"),
+        "reject_samples": counts.get("reject_samples", []),
     }
 
 

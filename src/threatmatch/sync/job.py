@@ -64,9 +64,13 @@ class SyncResult:
         return max(0.0, self.duration_s - self.network_wait_s)
 
     def counts(self) -> dict[str, Any]:
-        counts = {"type": self.by_type, "status": self.by_status, "fetched": self.fetched,
-                  "rejected": self.rejected, "duplicates": self.duplicates}
-        return {**counts, "source": self.source} if self.source else counts
+        counts: dict[str, Any] = {"type": self.by_type, "status": self.by_status, "fetched": self.fetched,
+                                  "rejected": self.rejected, "duplicates": self.duplicates}
+        if self.reject_samples:
+            counts["reject_samples"] = self.reject_samples
+        if self.source:
+            counts["source"] = self.source
+        return counts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,7 +156,8 @@ def _kept_unchanged(repo: ProviderRepo, conn: sqlite3.Connection, name: str, sta
         provider=name, started_at=started.astimezone(UTC).isoformat(), rows=info.row_count,
         fetched=int(counts.get("fetched", info.row_count)), rejected=int(counts.get("rejected", 0)),
         duplicates=int(counts.get("duplicates", 0)), by_type=dict(counts.get("type", {})),
-        by_status=dict(counts.get("status", {})), duration_s=time.monotonic() - clock,
+        by_status=dict(counts.get("status", {})), reject_samples=list(counts.get("reject_samples", [])),
+        duration_s=time.monotonic() - clock,
         network_wait_s=source.wait_seconds, generation=info.generation or 0, unchanged=True,
         source=getattr(source, "validators", {}))
     repo.record_success(name, started, duration_s=result.duration_s, row_count=info.row_count,
