@@ -192,3 +192,10 @@ class TestMisp:
         for path in sorted(shared_path("realdata", "intel", "misp").rglob("*.json")):
             items = list(parse_feed(path.read_bytes(), "misp", None))
             assert items and {item.line for item in items} == set(range(1, max(i.line for i in items) + 1)), path
+
+
+def test_a_taxii_answer_with_more_objects_to_come_fails_rather_than_load_part() -> None:
+    """`"more": true` means the collection continues: refusing keeps the table in use instead of a partial one."""
+    envelope = orjson.dumps({"more": True, "next": "2", "objects": [indicator("[domain-name:value = 'a.example']")]})
+    with pytest.raises(ParseError, match="paging through a collection is not supported"):
+        list(parse_stix(envelope))

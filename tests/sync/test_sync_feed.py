@@ -234,6 +234,8 @@ def test_stix_bundle_and_misp_event_feeds(tmp_path: Path, server: FeedServer) ->
     add_feed(tmp_path / "home", "eset", server.publish("/glupteba.json", misp), format="misp", confidence=70)
     first = sync(home, "unit42")
     assert first.fetched == first.rows + first.duplicates + first.rejected and first.rows > 150
+    [(_, headers)] = [request for request in server.requests if request[0] == "/icedid.json"]
+    assert headers["Accept"].startswith("application/taxii+json;version=2.1")  # what a TAXII 2.1 server answers
     assert any(sample.startswith("object ") and "not a value threatmatch matches" in sample
                for sample in first.reject_samples)
     store = LookupStore(connect(home.database))

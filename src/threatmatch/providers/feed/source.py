@@ -35,6 +35,10 @@ from threatmatch.storage.lookup_rows import stored_row
 from threatmatch.timefmt import panther_ts
 
 BATCH_ROWS = 5000
+# what each format asks for: TAXII 2.1 servers answer only a request that accepts their media type
+ACCEPT = {"stix": "application/taxii+json;version=2.1, application/stix+json;version=2.1, application/json;q=0.9, "
+                  "*/*;q=0.8",
+          "misp": "application/json, */*;q=0.8", "jsonl": "application/x-ndjson, application/json;q=0.9, */*;q=0.8"}
 DEFAULT_TIMEOUT = 60.0
 
 
@@ -152,7 +156,7 @@ class FeedSource:
 
     # -- one attempt ---------------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
-        headers = {"User-Agent": f"threatmatch/{__version__}", "Accept": "*/*"}
+        headers = {"User-Agent": f"threatmatch/{__version__}", "Accept": ACCEPT.get(self.config.format, "*/*")}
         if self.config.header_name:
             headers[self.config.header_name] = self.config.header_value.reveal()
         return headers

@@ -1,7 +1,8 @@
 """STIX 2.0 / 2.1 indicators as feed entries (pure).
 
 A ``stix`` feed is a STIX bundle (``{"type": "bundle", "objects": [...]}``), a TAXII 2.1 envelope (``{"objects":
-[...]}``), a plain list of objects or one object. Each ``indicator`` object whose ``pattern_type`` is ``stix`` (the
+[...]}``; one answer: ``"more": true`` fails the sync rather than load part of a collection), a plain list of
+objects or one object. Each ``indicator`` object whose ``pattern_type`` is ``stix`` (the
 default) gives one entry per value its pattern compares with ``=`` on an object path threatmatch matches:
 
 ==============================================  =====================
@@ -103,6 +104,10 @@ def _objects(body: bytes) -> list[Any]:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"the STIX feed is not valid JSON ({exc})") from None
+    if isinstance(data, dict) and data.get("more") is True:
+        raise ParseError("the TAXII server says more objects follow (\"more\": true) than this answer holds; paging "
+                         "through a collection is not supported: point --url at a bundle, or narrow the request "
+                         "(?added_after=..., ?limit=...) so one answer holds every object")
     if isinstance(data, dict) and isinstance(data.get("objects"), list):
         return list(data["objects"])
     if isinstance(data, list):
