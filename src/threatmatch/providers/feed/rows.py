@@ -11,7 +11,8 @@ published; a name this row uses itself is prefixed ``orig_``), then ``id`` (stab
 ``value``, ``type`` (``subtype``), ``itype`` (when configured), ``status`` = ``active``, ``confidence``,
 ``source`` (the provider name), ``feed_url``, ``feed_line``, and the fields Panther adds (``match``, ``p_any_*``,
 ``p_event_time`` = the sync's parse time, ``p_parse_time``, ``p_log_type`` = ``Feed.Indicator``, ``p_row_id``,
-``p_schema_version``).
+``p_schema_version``). A structured format's own ``confidence``, ``modified_ts`` and ``expiration_ts`` (STIX, MISP:
+``Entry.own``) replace the provider's defaults.
 """
 
 from __future__ import annotations
