@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 # (script, full-size arguments, quick arguments)
 BENCHMARKS: tuple[tuple[str, list[str], list[str]], ...] = (
     ("bench_sync.py", ["--indicators", "1000000"], ["--indicators", "50000"]),
+    ("bench_feed.py", [], ["--lines", "50000", "--repeat", "1"]),
     ("bench_normalize.py", [], ["--lines", "20000"]),
     ("bench_text_parsers.py", [], ["--lines", "10000", "--repeat", "3"]),
     ("bench_enrich.py", [], ["--events", "100000", "--indicators", "100000", "--cidrs", "5000"]),

@@ -36,6 +36,7 @@ _SCHEME = re.compile(r"(?i)^(?:hxxp|hXXp|h\*\*p)(s?)(\[?:\]?)//")
 _PORT = re.compile(r"^(?:([^:\[\]]+)|\[([0-9A-Fa-f:.]+)\]):(\d{1,5})$")  # host:port or [IPv6]:port
 _SUBTYPES = {"md5": "MD5", "sha1": "SHA1", "sha256": "SHA256", "sha512": "SHA512"}
 _MAX_VALUE = 2048
+_SPACE = re.compile(r"\s")
 
 
 def refang(text: str) -> str:
@@ -59,7 +60,7 @@ def _host(text: str) -> tuple[str, str] | None:
 
 def classify(text: str) -> tuple[str, str, dict[str, Any]] | None:
     """``(type, value, extra fields)`` of an indicator text (already refanged), or None when it is none."""
-    if not text or len(text) > _MAX_VALUE or any(c.isspace() for c in text):
+    if not text or len(text) > _MAX_VALUE or _SPACE.search(text):
         return None
     address = fast_ip(text)
     if address is not None:

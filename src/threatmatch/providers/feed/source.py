@@ -31,7 +31,7 @@ from threatmatch.providers.feed.parse import UNITS, Entry, decompress, parse_fee
 from threatmatch.providers.feed.rows import build_row, classify, refang
 from threatmatch.providers.retry import Retryable, RetryPolicy, retry_after, with_retries
 from threatmatch.providers.threatstream.row_worker import PageRowIds
-from threatmatch.storage.lookup_rows import stored_row
+from threatmatch.storage.lookup_rows import LoadRow, dumps_row, pack_rows
 from threatmatch.timefmt import panther_ts
 
 BATCH_ROWS = 5000
@@ -139,7 +139,7 @@ class FeedSource:
         items = iter(entries)
         while chunk := list(islice(items, BATCH_ROWS)):
             ids = self._row_ids(len(chunk))
-            rows = []
+            rows: list[LoadRow] = []
             rejects = []
             for item, row_id in zip(chunk, ids, strict=True):
                 if not isinstance(item, Entry):
@@ -149,10 +149,11 @@ class FeedSource:
                                   row_id=row_id, own=item.own)
                 if isinstance(built, str):
                     rejects.append(f"{unit} {item.line}: {built}")
-                else:
-                    rows.append(stored_row(built))
+                else:  # the store's load shape: one match value, the filter columns, the row's JSON
+                    rows.append((built["value"], built["id"], built["type"], built.get("itype"), built["status"],
+                                 built["confidence"], None, dumps_row(built)))
             fetched += len(chunk)
-            yield Batch(rows, rejects, fetched, total)
+            yield Batch([], rejects, fetched, total, pack_rows(rows))
 
     # -- one attempt ---------------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
