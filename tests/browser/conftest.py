@@ -10,6 +10,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ if not CHROMIUM.exists():
     sys.stderr.write(banner)
     pytest.skip(f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402  (after the skip on purpose)
+from playwright.sync_api import Browser, Dialog, Page, sync_playwright  # noqa: E402  (after the skip on purpose)
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +50,27 @@ def shot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@contextmanager
+def signed_in(browser: Browser, base_url: str, token: str) -> Iterator[Page]:
+    """A page signed in to the console at ``base_url``. Any JavaScript dialog but a Delete confirmation (which is
+    accepted) fails the test on exit: an injected alert() shows up here."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=base_url)
+    tab = context.new_page()
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.accept() if dialog.type == "confirm" else dialog.dismiss()
+
+    tab.on("dialog", on_dialog)
+    tab.goto("/login")
+    tab.fill("#token", token)
+    tab.click("button[type=submit]")
+    tab.wait_for_url("**/enrichments")
+    try:
+        yield tab
+    finally:
+        context.close()
+    assert not [m for m in dialogs if "Delete" not in m], f"unexpected dialogs: {dialogs}"

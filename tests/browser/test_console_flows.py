@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect
-from tests.browser.conftest import shot
+from playwright.sync_api import Browser, Page, expect
+from tests.browser.conftest import shot, signed_in
 from tests.detect.rulefiles import write_rule
 from tests.server.harness import LiveServer, Receiver, run_server
 
@@ -57,22 +57,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer
 def page(browser: Browser, world: tuple[LiveServer, EmulatorHandle]) -> Iterator[Page]:
     """One signed-in page; any JavaScript dialog (e.g. an injected alert()) fails the run."""
     live, _ = world
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=live.base_url)
-    tab = context.new_page()
-    dialogs: list[str] = []
-
-    def on_dialog(dialog: Dialog) -> None:
-        dialogs.append(dialog.message)
-        dialog.accept() if dialog.type == "confirm" else dialog.dismiss()
-
-    tab.on("dialog", on_dialog)
-    tab.goto("/login")
-    tab.fill("#token", live.token)
-    tab.click("button[type=submit]")
-    tab.wait_for_url("**/enrichments")
-    yield tab
-    context.close()
-    assert not [m for m in dialogs if "Delete" not in m], f"unexpected dialogs: {dialogs}"
+    with signed_in(browser, live.base_url, live.token) as tab:
+        yield tab
 
 
 def test_create_anomali_provider(page: Page, world: tuple[LiveServer, EmulatorHandle]) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from tests.browser.conftest import shot
+from tests.browser.conftest import shot, signed_in
 from tests.conftest import shared_path
 from tests.providers.feed_server import FeedServer, feed_server
 from tests.server.harness import LiveServer, run_server
@@ -33,15 +33,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer
 @pytest.fixture(scope="module")
 def page(browser: Browser, world: tuple[LiveServer, FeedServer]) -> Iterator[Page]:
     live, _ = world
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=live.base_url)
-    tab = context.new_page()
-    tab.on("dialog", lambda dialog: pytest.fail(f"unexpected dialog: {dialog.message}"))
-    tab.goto("/login")
-    tab.fill("#token", live.token)
-    tab.click("button[type=submit]")
-    tab.wait_for_url("**/enrichments")
-    yield tab
-    context.close()
+    with signed_in(browser, live.base_url, live.token) as tab:
+        yield tab
 
 
 def test_create_test_save_sync_and_browse_a_feed(page: Page, world: tuple[LiveServer, FeedServer]) -> None:
