@@ -3,8 +3,9 @@
 ``FeedServer.publish(path, body)`` serves ``body`` at ``path``; ``fail(path, *statuses)`` answers the next
 requests to it with those statuses first (``Retry-After: 0`` on 429); ``require_header(path, name, value)``
 answers 401 without it; ``truncate(path)`` closes the connection half-way through the next answer;
-``with_etag(path)`` sends an ``ETag`` (the body's hash) and answers 304 to a matching ``If-None-Match``. Every
-request's path and headers are recorded.
+``with_etag(path)`` sends an ``ETag`` (the body's hash) and answers 304 to a matching ``If-None-Match``. A file
+published at ``path?query`` answers that exact request (TAXII pages). Every request's path (with its query) and
+headers are recorded.
 """
 
 from __future__ import annotations
@@ -68,10 +69,10 @@ class FeedServer:
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         path = handler.path.split("?", 1)[0]
         with self._lock:
-            self.requests.append((path, dict(handler.headers.items())))
+            self.requests.append((handler.path, dict(handler.headers.items())))
             failures = self.failures.get(path)
             status = failures.pop(0) if failures else 200
-            body = self.files.get(path)
+            body = self.files.get(handler.path, self.files.get(path))  # a path with its query first
             truncate = path in self.truncated
             self.truncated.discard(path)
         required = self.required.get(path)

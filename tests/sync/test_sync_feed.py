@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from tests.conftest import shared_path
 from tests.providers.feed_server import FeedServer, feed_server
@@ -247,3 +248,31 @@ def test_stix_bundle_and_misp_event_feeds(tmp_path: Path, server: FeedServer) ->
     assert second.reject_samples == ["attribute 317: MISP type 'regkey' is not an indicator threatmatch matches"]
     domain = store.query("eset", match="burnandfire5.com")[0]
     assert domain["misp_type"] == "domain|ip" and domain["tags"] == ["Glupteba"] and domain["confidence"] == 70
+
+
+def test_a_taxii_collection_is_read_page_after_page(tmp_path: Path, server: FeedServer) -> None:
+    """A TAXII 2.1 objects endpoint answering in pages (`more` + `next`) is read to its end with the `next`
+    token; a page that says more follow without a token fails the sync and keeps the table."""
+    def page(values: list[str], more: bool, token: str | None = None) -> bytes:
+        objects = [{"type": "indicator", "id": f"indicator--{v}", "pattern": f"[domain-name:value = '{v}']",
+                    "pattern_type": "stix"} for v in values]
+        return orjson.dumps({"more": more, **({"next": token} if token else {}), "objects": objects})
+
+    base = "/taxii2/api1/collections/c1/objects/"
+    url = server.publish(base, page(["a.example", "b.example"], True, "tok-2"))
+    server.publish(base + "?next=tok-2", page(["c.example"], True, "tok 3/+"))
+    server.publish(base + "?next=tok+3%2F%2B", page(["d.example"], False))
+    server.with_etag(base)
+    home = add_feed(tmp_path / "home", "taxii", url, format="stix", header_name="Authorization",
+                    header_value="Basic dXNlcjpwYXNz")
+    result = sync(home, "taxii")
+    assert result.rows == 4 and result.by_type == {"domain": 4}
+    asked = [(path, headers.get("Authorization")) for path, headers in server.requests if path.startswith(base)]
+    assert asked == [(base, "Basic dXNlcjpwYXNz"), (base + "?next=tok-2", "Basic dXNlcjpwYXNz"),
+                     (base + "?next=tok+3%2F%2B", "Basic dXNlcjpwYXNz")]
+    assert "etag" not in result.source  # one page's validator says nothing of the others
+    server.publish(base + "?next=tok-2", page(["c.example"], True))
+    server.publish(base, page(["a.example", "b.example", "e.example"], True, "tok-2"))
+    with pytest.raises(SyncError, match="says more objects follow but gives no \"next\" token"):
+        sync(home, "taxii")
+    assert LookupStore(connect(home.database)).count("taxii") == 4

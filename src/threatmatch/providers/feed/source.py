@@ -14,6 +14,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 import httpx
+import orjson
 
 from threatmatch import __version__
 from threatmatch.errors import (
@@ -35,6 +36,7 @@ from threatmatch.storage.lookup_rows import LoadRow, dumps_row, pack_rows
 from threatmatch.timefmt import panther_ts
 
 BATCH_ROWS = 5000
+MAX_TAXII_PAGES = 10_000
 # what each format asks for: TAXII 2.1 servers answer only a request that accepts their media type
 ACCEPT = {"stix": "application/taxii+json;version=2.1, application/stix+json;version=2.1, application/json;q=0.9, "
                   "*/*;q=0.8",
@@ -91,18 +93,63 @@ class FeedSource:
     def download(self, *, conditional: bool = False) -> bytes | None:
         """The feed's content (decompressed), retrying what is worth retrying; None when ``conditional`` and the
         server answers 304 Not Modified."""
-        body = with_retries(lambda: self._attempt(conditional), self._retry, what=f"feed {self.config.name}",
-                            waited=self._waited)
+        body = self._fetch(self.config.url, conditional)
         if body is None:
             self.validators = dict(self.previous)
             return None
-        try:
-            content = decompress(body, limit=self._max_bytes)
-        except ParseError as exc:
-            raise UpstreamError(f"feed {self.config.url}: {exc}") from None
+        content = self._decompress(body)
+        if self.config.format == "stix":
+            content = self._rest_of_collection(content)
         self.validators["sha256"] = hashlib.sha256(content).hexdigest()
         self.validators["settings"] = self._settings
         return content
+
+    def _fetch(self, url: str, conditional: bool) -> bytes | None:
+        return with_retries(lambda: self._attempt(conditional, url), self._retry, what=f"feed {self.config.name}",
+                            waited=self._waited)
+
+    def _decompress(self, body: bytes) -> bytes:
+        try:
+            return decompress(body, limit=self._max_bytes)
+        except ParseError as exc:
+            raise UpstreamError(f"feed {self.config.url}: {exc}") from None
+
+    def _rest_of_collection(self, content: bytes) -> bytes:
+        """A TAXII 2.1 answer saying more objects follow (``"more": true``): the following pages, asked with its
+        ``next`` token, joined with it into one envelope; any other content as it is."""
+        try:
+            page = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            return content  # reading it says what is wrong
+        if not isinstance(page, dict) or page.get("more") is not True:
+            return content
+        objects = list(page.get("objects") or [])
+        pages, size = 1, len(content)
+        for key in ("etag", "last_modified"):  # the first page's validators say nothing of the others
+            self.validators.pop(key, None)
+        while isinstance(page, dict) and page.get("more") is True:
+            token = page.get("next")
+            if not isinstance(token, str) or not token:
+                raise UpstreamError(f"feed {self.config.url}: the TAXII server says more objects follow but gives "
+                                    "no \"next\" token to ask for them")
+            if pages >= MAX_TAXII_PAGES:
+                raise UpstreamError(f"feed {self.config.url}: the TAXII collection goes on after {pages:,} pages; "
+                                    "narrow the request (?added_after=..., ?match[type]=indicator)")
+            body = self._fetch(str(httpx.URL(self.config.url).copy_merge_params({"next": token})), False)
+            assert body is not None  # an unconditional request always has a body
+            content = self._decompress(body)
+            size += len(content)
+            if size > self._max_bytes:
+                raise BadRequestError(f"feed {self.config.url}: the TAXII collection is larger than "
+                                      f"{self._max_bytes:,} bytes")
+            try:
+                page = orjson.loads(content)
+            except orjson.JSONDecodeError as exc:
+                raise UpstreamError(f"feed {self.config.url}: page {pages + 1} of the TAXII collection is not "
+                                    f"valid JSON ({exc})") from None
+            objects.extend(page.get("objects") or [] if isinstance(page, dict) else [])
+            pages += 1
+        return orjson.dumps({"objects": objects})
 
     def check(self) -> FeedCheck:
         """Download and read the feed once, storing nothing."""
@@ -162,8 +209,7 @@ class FeedSource:
             headers[self.config.header_name] = self.config.header_value.reveal()
         return headers
 
-    def _attempt(self, conditional: bool) -> bytes | None:
-        url = self.config.url
+    def _attempt(self, conditional: bool, url: str) -> bytes | None:
         headers = self._headers()
         if conditional and self.previous.get("etag"):
             headers["If-None-Match"] = str(self.previous["etag"])
@@ -176,8 +222,10 @@ class FeedSource:
                 status = response.status_code
                 if status == 304 and conditional:
                     return None
-                self.validators = {key: response.headers[header] for key, header in
-                                   (("etag", "ETag"), ("last_modified", "Last-Modified")) if header in response.headers}
+                if url == self.config.url:  # what identifies the feed's answer for the next conditional request
+                    self.validators = {key: response.headers[header] for key, header in
+                                       (("etag", "ETag"), ("last_modified", "Last-Modified"))
+                                       if header in response.headers}
                 if status != 200:
                     response.read()
                     raise self._failure(status, response)
