@@ -2,8 +2,9 @@
 
 A ``stix`` feed is a STIX bundle (``{"type": "bundle", "objects": [...]}``), a TAXII 2.1 envelope (``{"objects":
 [...]}``; ``FeedSource`` follows a collection's pages and joins them, so an envelope still saying ``"more": true``
-here is refused rather than read in part), a plain list of objects or one object. Each ``indicator`` object whose ``pattern_type`` is ``stix`` (the
-default) gives one entry per value its pattern compares with ``=`` on an object path threatmatch matches:
+here is refused rather than read in part), a plain list of objects or one object. Each ``indicator`` object whose
+``pattern_type`` is ``stix`` (the default) gives one entry per value its pattern compares with ``=`` on an object
+path threatmatch matches:
 
 ==============================================  =====================
 object path                                     indicator
