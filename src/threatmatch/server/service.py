@@ -1,5 +1,5 @@
 """The long-running side of the service: database connections, tokens, metrics, the live lookup tables,
-provider syncs and the enricher the ingest pipeline uses.
+the enricher the ingest pipeline uses, and (through ``syncs.ProviderSyncs``) provider syncs.
 """
 
 from __future__ import annotations
@@ -7,14 +7,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from threatmatch.enrich.config import EnrichmentConfig, LogTypeSetting
-from threatmatch.errors import SyncError, ThreatmatchError
+from threatmatch.errors import ThreatmatchError
 from threatmatch.home import Home
 from threatmatch.server import parts
 from threatmatch.server.alarms import AlarmWatcher
@@ -25,6 +23,7 @@ from threatmatch.server.engine import Engine
 from threatmatch.server.errors import ApiError
 from threatmatch.server.metrics import Metrics
 from threatmatch.server.settings import ServerSettings
+from threatmatch.server.syncs import ProviderSyncs, SyncOutcome
 from threatmatch.server.tables import TableSet
 from threatmatch.server.tokens import TokenStore
 from threatmatch.storage.alarms_repo import AlarmRepo
@@ -32,18 +31,9 @@ from threatmatch.storage.db import connect
 from threatmatch.storage.destinations_repo import Destination, DestinationRepo
 from threatmatch.storage.providers_repo import ProviderRepo
 from threatmatch.storage.secrets import SecretBox
-from threatmatch.sync.child import ChildSync
 from threatmatch.sync.scheduler import Scheduler
 
 log = logging.getLogger("threatmatch.server")
-
-
-@dataclass(frozen=True)
-class SyncOutcome:
-    """What the console says after "Sync now"."""
-
-    ok: bool
-    message: str
 
 
 class Service:
@@ -65,10 +55,7 @@ class Service:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        self._sync_locks: dict[str, threading.Lock] = {}
-        self._sync_locks_guard = threading.Lock()
-        self._children: dict[str, ChildSync] = {}  # syncs running now, by provider
-        self._children_lock = threading.Lock()
+        self.syncs = ProviderSyncs(self.home, self.settings, self.metrics, swap=self._swap)
         self._on_start: list[Callable[[], None]] = []
         self._on_stop: list[Callable[[], None]] = []
         self.metrics.watch_tables(self.tables.sizes)
@@ -127,8 +114,8 @@ class Service:
         self._engine.on_alerts = self.delivery.notify
         self.delivery.start()
         if self.settings.run_scheduler:
-            self.scheduler = Scheduler(lambda: self.repo().schedules(), self._scheduled_sync,
-                                       last_run=self._last_attempt)
+            self.scheduler = Scheduler(lambda: self.repo().schedules(), self.syncs.scheduled,
+                                       last_run=lambda name: self.syncs.last_attempt(self.repo(), name))
             self.scheduler.start(poll_s=5.0)
         self._alarms.start()
         for callback in self._on_start:
@@ -155,10 +142,7 @@ class Service:
             log.exception("start hook %s failed", getattr(callback, "__qualname__", callback))
 
     def stop(self) -> None:
-        with self._children_lock:
-            children = list(self._children.values())
-        for child in children:  # each records its sync as interrupted; the tables in use stay as they are
-            child.cancel()
+        self.syncs.cancel_all()  # each records its sync as interrupted; the tables in use stay as they are
         if self.scheduler is not None:
             self.scheduler.stop(timeout=5.0)
         self._alarms.stop()
@@ -196,46 +180,20 @@ class Service:
         if self.tables.remove(name):
             self.settings_changed()
 
-    def _sync_lock(self, name: str) -> threading.Lock:
-        with self._sync_locks_guard:
-            return self._sync_locks.setdefault(name, threading.Lock())
-
     def sync(self, name: str, *, wait: bool = False) -> Any:
-        """Refresh ``name`` now (one run at a time per provider), then swap its live table.
+        """Refresh ``name`` now and swap its live table (``ProviderSyncs.sync``)."""
+        self.repo().get(name)  # NotFoundError before taking the provider's lock
+        return self.syncs.sync(name, wait=wait)
 
-        The refresh runs in a child process at lower CPU priority (``sync.child``), so ingest and the API keep
-        this process's interpreter to themselves; only loading the new generation into the matcher runs here
-        (and in each ingest worker, which swaps it in while its requests go on with the previous one), as soon
-        as the child reports it stored; the call returns once the child has also exported it for searches.
-        A run already in progress answers 409 unless ``wait``, which waits for it and runs again.
-        """
-        self.repo().get(name)  # NotFoundError before taking the lock
-        lock = self._sync_lock(name)
-        if not lock.acquire(blocking=wait):
-            raise ApiError(409, "sync_running", f"a sync of provider {name!r} is already running; "
-                           "its result will show in the provider status")
-        started = time.perf_counter()
-        try:
-            child = ChildSync(self.home, name, niceness=self.settings.sync_niceness)
-            with self._children_lock:
-                self._children[name] = child
-            try:
-                try:
-                    result = child.report()
-                except SyncError:
-                    self.metrics.sync_failures.labels(name).inc()
-                    raise
-                finally:
-                    self.metrics.sync_duration.labels(name).observe(time.perf_counter() - started)
-                if not result.unchanged:  # an unchanged source keeps the table in use: nothing to load
-                    self._swap(name)  # while the child exports the new generation for searches
-            finally:
-                child.wait()
-                with self._children_lock:
-                    self._children.pop(name, None)
-            return result
-        finally:
-            lock.release()
+    def sync_in_background(self, name: str, *, wait_s: float) -> SyncOutcome:
+        return self.syncs.in_background(name, wait_s=wait_s)
+
+    def next_run(self, name: str) -> str | None:
+        """When the scheduler will refresh ``name`` next (None without a scheduler)."""
+        return self.syncs.next_run(self.scheduler, name)
+
+    def sync_running(self, name: str) -> bool:
+        return self.syncs.running(name)
 
     def _swap(self, name: str) -> None:
         """Load ``name``'s new generation into the live tables (here and in every ingest worker)."""
@@ -248,57 +206,6 @@ class Service:
         finally:
             conn.close()
 
-    def sync_in_background(self, name: str, *, wait_s: float) -> SyncOutcome:
-        """Start a sync and wait up to ``wait_s`` for it; a longer sync keeps running in the background."""
-        box: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                box["result"] = self.sync(name)
-            except (ThreatmatchError, ApiError) as exc:
-                box["error"] = exc
-            except Exception as exc:  # reported to the user, logged with its traceback
-                log.exception("sync of %s failed", name)
-                box["error"] = exc
-
-        worker = threading.Thread(target=run, name=f"threatmatch-sync-{name}", daemon=True)
-        worker.start()
-        worker.join(wait_s)
-        if worker.is_alive():
-            return SyncOutcome(True, f"Sync of {name!r} started and is still running; refresh to see the result.")
-        error = box.get("error")
-        if isinstance(error, ApiError):
-            return SyncOutcome(False, error.message)
-        if error is not None:
-            return SyncOutcome(False, f"Sync failed: {error}")
-        result = box["result"]
-        if result.unchanged:
-            return SyncOutcome(True, f"{name!r} is unchanged since its last sync: its {result.rows} indicators stay "
-                                     "in use.")
-        return SyncOutcome(True, f"Synced {name!r}: {result.rows} indicators stored (fetched {result.fetched}, "
-                                 f"rejected {result.rejected}, duplicates {result.duplicates}) in "
-                                 f"{result.duration_s:.1f} s.")
-
-    def _scheduled_sync(self, name: str) -> None:
-        """A scheduled refresh; skipped when a manual one is running (it serves as this period's run)."""
-        try:
-            self.sync(name)
-        except ApiError as exc:
-            log.info("scheduled sync of %s skipped: %s", name, exc.message)
-
-    def _last_attempt(self, name: str) -> float | None:
-        attempt = self.repo().status(name).last_attempt
-        return datetime.fromisoformat(attempt).timestamp() if attempt else None
-
-    def next_run(self, name: str) -> str | None:
-        """When the scheduler will refresh ``name`` next (None without a scheduler)."""
-        if self.scheduler is None:
-            return None
-        due = self.scheduler.next_run(name)
-        if due is None:
-            return None
-        return datetime.fromtimestamp(due, UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
     # -- enriched log types -----------------------------------------------------------------------
     def enriched_log_types(self, name: str, *, include_disabled: bool = False) -> list[LogTypeSetting]:
         """The provider's "Enriched Log Types": effective setting per log type (enabled ones by default)."""
@@ -308,9 +215,6 @@ class Service:
     def enriched_log_type_count(self, name: str) -> int | None:
         """How many log types ``name`` enriches."""
         return len(self.enriched_log_types(name))
-
-    def sync_running(self, name: str) -> bool:
-        return self._sync_lock(name).locked()
 
     # -- state shown in metrics, health and the console ------------------------------------------
     def components(self) -> dict[str, bool]:
