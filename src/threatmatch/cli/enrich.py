@@ -21,7 +21,7 @@ from threatmatch.enrich.pipeline import Pipeline, PipelineResult, Reject
 from threatmatch.enrich.tables import load_store_tables, load_table_file, open_maybe_gzip, parse_table_option
 from threatmatch.enrich.workers import ChunkResult, WorkerPool, chunk_lines
 from threatmatch.errors import ConfigError, NotFoundError
-from threatmatch.runtime import tune_gc_for_bulk_work
+from threatmatch.runtime import tune_for_bulk_work
 
 MAX_SHOWN_REJECTS = 20
 
@@ -117,7 +117,7 @@ def enrich(log_type: str, inputs: tuple[str, ...], output: str, rejects_path: st
     from threatmatch.cli.downstream import Downstream
     from threatmatch.logtypes import LogTypeRegistry
 
-    tune_gc_for_bulk_work()
+    tune_for_bulk_work()
     st = state()
     registry = LogTypeRegistry.load(st.home)
     try:

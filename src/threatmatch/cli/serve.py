@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from threatmatch.cli.context import echo_json, err, out, state, warn
 from threatmatch.errors import ConfigError
-from threatmatch.runtime import tune_gc_for_bulk_work
+from threatmatch.runtime import tune_for_bulk_work
 from threatmatch.server.settings import ServerSettings
 
 
@@ -45,7 +45,7 @@ def serve(host: str, port: int, demo: bool, no_scheduler: bool, ingest_workers: 
     from threatmatch.server.app import create_app
     from threatmatch.server.service import Service
 
-    tune_gc_for_bulk_work()
+    tune_for_bulk_work()
     home = state().home
     _check_rules(rule_paths)
     settings = ServerSettings(run_scheduler=not no_scheduler, rule_paths=rule_paths, ingest_workers=ingest_workers,

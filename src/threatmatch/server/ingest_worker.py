@@ -132,10 +132,10 @@ class WorkerState:
 def worker_main(root: str, rule_paths: list[str], batch_size: int, providers: list[str],
                 work: Connection, control: Connection) -> None:  # pragma: no cover - runs in the child process
     """Entry point of the worker process."""
-    from threatmatch.runtime import name_process, tune_gc_for_bulk_work
+    from threatmatch.runtime import name_process, tune_for_bulk_work
 
     name_process("tm-ingest")
-    tune_gc_for_bulk_work()
+    tune_for_bulk_work()
     try:
         state = WorkerState(Home(Path(root)), rule_paths=[Path(p) for p in rule_paths], batch_size=batch_size,
                             providers=providers)

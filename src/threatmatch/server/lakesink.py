@@ -84,10 +84,10 @@ def _receive(conn: Connection, inbox: queue.Queue[tuple[str, Any, Any]]) -> None
 
 def _writer_main(root: str, conn: Connection, acks: Any) -> None:  # pragma: no cover - runs in the child process
     from threatmatch.lake import Lake
-    from threatmatch.runtime import name_process, tune_gc_for_bulk_work
+    from threatmatch.runtime import name_process, tune_for_bulk_work
 
     name_process("tm-lake-writer")
-    tune_gc_for_bulk_work()
+    tune_for_bulk_work()
     lake = Lake(Home(Path(root)), buffer_rows=50_000, flush_interval_s=2.0)
     inbox: queue.Queue[tuple[str, Any, Any]] = queue.Queue(MAX_PENDING_BATCHES)
     threading.Thread(target=_receive, args=(conn, inbox), name="threatmatch-lake-inbox", daemon=True).start()

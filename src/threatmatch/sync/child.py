@@ -189,12 +189,12 @@ def main(argv: list[str] | None = None) -> int:
             pass
     threading.Thread(target=_watch, args=(sys.stdin.fileno(),), name="sync-parent-watch", daemon=True).start()
 
-    from threatmatch.runtime import name_process, tune_gc_for_bulk_work
+    from threatmatch.runtime import name_process, tune_for_bulk_work
     from threatmatch.storage.db import connect
     from threatmatch.sync.job import sync_provider
 
     name_process("tm-sync")
-    tune_gc_for_bulk_work()
+    tune_for_bulk_work()
 
     home = Home(Path(args.home))
     try:

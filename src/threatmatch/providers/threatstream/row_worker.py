@@ -30,7 +30,7 @@ import msgspec
 
 from threatmatch.errors import SyncError
 from threatmatch.providers.threatstream.rows import decode_views, encode_objects
-from threatmatch.runtime import child_env, name_process
+from threatmatch.runtime import child_env, name_process, tune_malloc_for_bulk_work
 from threatmatch.storage.lookup_rows import PackedRows, pack_rows
 
 Built = tuple[PackedRows, list[str]]
@@ -234,4 +234,5 @@ if __name__ == "__main__":
     name_process("tm-sync-rows")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sync's to handle; it closes our stdin
     gc.disable()  # building rows makes no reference cycles: the collector would only rescan live rows
+    tune_malloc_for_bulk_work()
     serve(sys.stdin.buffer, sys.stdout.buffer)
