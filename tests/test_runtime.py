@@ -14,10 +14,13 @@ GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
 
 @pytest.mark.skipif(not GLIBC, reason="glibc's mallopt is what is tuned; other C libraries keep their policy")
-def test_malloc_tuning_applies_on_glibc() -> None:
-    """mallopt accepts both settings (it answers 1 for each), and applying them twice is harmless."""
+def test_malloc_tuning_applies_on_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mallopt accepts both settings (it answers 1 for each), applying them twice is harmless, and
+    THREATMATCH_MALLOC_TUNING=off leaves glibc's defaults."""
     assert tune_malloc_for_bulk_work() is True
     assert tune_malloc_for_bulk_work() is True
+    monkeypatch.setenv("THREATMATCH_MALLOC_TUNING", "off")
+    assert tune_malloc_for_bulk_work() is False
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process names are set through Linux prctl")

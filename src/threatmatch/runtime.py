@@ -64,8 +64,9 @@ def tune_malloc_for_bulk_work() -> bool:
     faulted in and zeroed anew. Building the lake table of 2,000 CloudTrail events took 14.6 us per event with
     the defaults against 9.0-9.8 us with these settings (same process, same batch; the cost of keeping those
     events' 2,000 JSON texts alive went from about 5 us each to under 1). The price: a process keeps up to its
-    peak heap (plus ``MALLOC_TOP_PAD``) instead of shrinking between batches."""
-    if not sys.platform.startswith("linux"):
+    peak heap (plus ``MALLOC_TOP_PAD``) instead of shrinking between batches; ``THREATMATCH_MALLOC_TUNING=off`` in
+    the environment keeps glibc's defaults."""
+    if not sys.platform.startswith("linux") or os.environ.get("THREATMATCH_MALLOC_TUNING", "").lower() == "off":
         return False
     try:
         import ctypes
