@@ -16,7 +16,9 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
-from threatmatch.errors import ProviderError
+import httpx
+
+from threatmatch.errors import ProviderError, ProviderNetworkError
 
 log = logging.getLogger("threatmatch.providers")
 T = TypeVar("T")
@@ -51,6 +53,14 @@ class Retryable(Exception):
         self.reason = reason
         self.error = error
         self.delay = delay
+
+
+def network_failure(exc: httpx.TransportError, timeout: float, *, silent: str, unreachable: str) -> Retryable:
+    """The retryable failure of a request that got no answer: ``silent`` (the plain-words error once the attempts
+    run out) for a time-out, ``unreachable`` for any other transport error (refused, reset, DNS, TLS...)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return Retryable(f"no answer within {timeout:g} s", ProviderNetworkError(silent))
+    return Retryable(f"connection failed ({type(exc).__name__})", ProviderNetworkError(unreachable))
 
 
 def retry_after(value: str | None, now: float) -> float | None:

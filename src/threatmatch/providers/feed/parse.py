@@ -148,8 +148,8 @@ def parse_csv(body: bytes, column: str) -> Iterator[Entry | Rejected]:
             yield Entry(number, value, {name: text for name, text in zip(header, fields, strict=True)
                                         if name and name != column and text != ""})
     except csv.Error as exc:
-        raise ParseError(f"the feed's CSV is malformed near line {at + ended + 1} ({exc}): an unbalanced quote "
-                         "swallows the lines after it; nothing of this download was stored") from None
+        raise ParseError(f"the feed's CSV cannot be read near line {at + ended + 1} ({exc}; an unbalanced quote, "
+                         "for one, swallows the lines after it); nothing of this download was stored") from None
 
 
 def _lookup(obj: dict[str, Any], path: list[str]) -> Any:

@@ -22,7 +22,6 @@ from threatmatch.errors import (
     BadRequestError,
     ParseError,
     ProviderError,
-    ProviderNetworkError,
     RateLimitedError,
     UpstreamError,
 )
@@ -30,7 +29,7 @@ from threatmatch.providers.base import Batch, SnapshotUnchanged
 from threatmatch.providers.feed.config import MAX_FEED_BYTES, FeedConfig
 from threatmatch.providers.feed.parse import UNITS, Entry, decompress, parse_feed
 from threatmatch.providers.feed.rows import build_row, classify, refang
-from threatmatch.providers.retry import Retryable, RetryPolicy, retry_after, with_retries
+from threatmatch.providers.retry import Retryable, RetryPolicy, network_failure, retry_after, with_retries
 from threatmatch.providers.threatstream.row_worker import PageRowIds
 from threatmatch.storage.lookup_rows import LoadRow, dumps_row, pack_rows
 from threatmatch.timefmt import panther_ts
@@ -238,12 +237,10 @@ class FeedSource:
                                               "indicator feed (check --url)")
                     chunks.append(chunk)
                 return b"".join(chunks)
-        except httpx.TimeoutException:
-            raise Retryable(f"no answer within {self._timeout:g} s", ProviderNetworkError(
-                f"feed {url} did not answer within {self._timeout:g} s, even after retries; check the network "
-                "path or try again later")) from None
         except httpx.TransportError as exc:
-            raise Retryable(f"download failed ({type(exc).__name__})", ProviderNetworkError(
+            raise network_failure(exc, self._timeout, silent=(
+                f"feed {url} did not answer within {self._timeout:g} s, even after retries; check the network "
+                "path or try again later"), unreachable=(
                 f"cannot download feed {url} ({type(exc).__name__}: {self._scrub(exc)}); check the URL, DNS, "
                 "proxy and firewall settings")) from None
         finally:

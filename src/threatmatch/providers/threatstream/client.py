@@ -24,11 +24,10 @@ from threatmatch.errors import (
     AuthError,
     BadRequestError,
     ProviderError,
-    ProviderNetworkError,
     RateLimitedError,
     UpstreamError,
 )
-from threatmatch.providers.retry import Retryable, RetryPolicy, retry_after, with_retries
+from threatmatch.providers.retry import Retryable, RetryPolicy, network_failure, retry_after, with_retries
 from threatmatch.providers.threatstream.config import ProviderConfig
 
 __all__ = ["DEFAULT_TIMEOUT", "PAGE_SIZE", "Page", "RetryPolicy", "ThreatStreamClient"]
@@ -146,12 +145,10 @@ class ThreatStreamClient:
         started = time.perf_counter()
         try:
             response = self._http.get(self.url, params=params, headers=self._headers, timeout=self._timeout)
-        except httpx.TimeoutException:
-            raise Retryable(f"no answer within {self._timeout:g} s", ProviderNetworkError(
-                f"ThreatStream did not answer {where} within {self._timeout:g} s, even after retries; "
-                "check the network path to the server or try again later")) from None
         except httpx.TransportError as exc:
-            raise Retryable(f"connection failed ({type(exc).__name__})", ProviderNetworkError(
+            raise network_failure(exc, self._timeout, silent=(
+                f"ThreatStream did not answer {where} within {self._timeout:g} s, even after retries; "
+                "check the network path to the server or try again later"), unreachable=(
                 f"cannot reach ThreatStream at {self._config.base_url} ({type(exc).__name__}: {self._scrub(exc)}); "
                 "check --subdomain/--base-url, DNS, proxy and firewall settings")) from None
         finally:
