@@ -199,3 +199,13 @@ def test_a_taxii_answer_with_more_objects_to_come_fails_rather_than_load_part() 
     envelope = orjson.dumps({"more": True, "next": "2", "objects": [indicator("[domain-name:value = 'a.example']")]})
     with pytest.raises(ParseError, match="paging through a collection is not supported"):
         list(parse_stix(envelope))
+
+
+def test_a_check_counts_in_the_formats_own_unit() -> None:
+    """`providers test` of a MISP feed speaks of attributes, of a STIX feed of objects, of other feeds of lines."""
+    from threatmatch.providers.feed.source import FeedCheck
+
+    assert FeedCheck("u", 10, {"ip": 2}, 1, "attribute").message == \
+        "Downloaded 10 bytes from u: 2 ip; 1 attribute is not an indicator (skipped and counted)."
+    assert FeedCheck("u", 10, {}, 3, "object").message.endswith("no indicators; 3 objects are not indicators "
+                                                                "(skipped and counted).")

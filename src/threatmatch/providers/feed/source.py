@@ -50,11 +50,13 @@ class FeedCheck(NamedTuple):
     size: int
     by_type: dict[str, int]
     rejected: int
+    unit: str = "line"  # what the feed's format counts (``parse.UNITS``)
 
     @property
     def message(self) -> str:
         found = ", ".join(f"{count:,} {kind}" for kind, count in self.by_type.items()) or "no indicators"
-        lines = "1 line is not an indicator" if self.rejected == 1 else f"{self.rejected:,} lines are not indicators"
+        lines = (f"1 {self.unit} is not an indicator" if self.rejected == 1 else
+                 f"{self.rejected:,} {self.unit}s are not indicators")
         skipped = f"; {lines} (skipped and counted)" if self.rejected else ""
         return f"Downloaded {self.size:,} bytes from {self.url}: {found}{skipped}."
 
@@ -165,7 +167,7 @@ class FeedSource:
                     kinds[found[0]] = kinds.get(found[0], 0) + 1
         except ParseError as exc:
             raise UpstreamError(f"feed {self.config.url}: {exc}") from None
-        return FeedCheck(self.config.url, len(body), dict(sorted(kinds.items())), rejected)
+        return FeedCheck(self.config.url, len(body), dict(sorted(kinds.items())), rejected, UNITS[self.config.format])
 
     def batches(self, *, now: datetime) -> Iterator[Batch]:
         """Every row of the feed; rejected lines are reported with their line number and reason."""
