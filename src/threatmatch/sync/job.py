@@ -118,7 +118,7 @@ def sync_provider(conn: sqlite3.Connection, home: Home, name: str, *, client: ht
         rejected=rejected, duplicates=writer.duplicates, by_type=writer.summary["type"],
         by_status=writer.summary["status"], duration_s=time.monotonic() - clock,
         network_wait_s=source.wait_seconds, generation=writer.generation, reject_samples=samples,
-        helpers=source.helpers, source=getattr(source, "validators", {}))
+        helpers=source.helpers, source=source.validators)
     repo.record_success(name, started, duration_s=result.duration_s, row_count=count, counts=result.counts(),
                         refresh_minutes=config.refresh_minutes)
     return result
@@ -159,7 +159,7 @@ def _kept_unchanged(repo: ProviderRepo, conn: sqlite3.Connection, name: str, sta
         by_status=dict(counts.get("status", {})), reject_samples=list(counts.get("reject_samples", [])),
         duration_s=time.monotonic() - clock,
         network_wait_s=source.wait_seconds, generation=info.generation or 0, unchanged=True,
-        source=getattr(source, "validators", {}))
+        source=source.validators)
     repo.record_success(name, started, duration_s=result.duration_s, row_count=info.row_count,
                         counts=result.counts(), refresh_minutes=refresh_minutes)
     return result

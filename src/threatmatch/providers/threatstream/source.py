@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -98,6 +99,11 @@ class ThreatStreamSource:
     def wait_seconds(self) -> float:
         """Time spent waiting on the network and in retry back-off so far."""
         return self.client.wait_seconds
+
+    @property
+    def validators(self) -> dict[str, Any]:
+        """Nothing identifies a ThreatStream snapshot for a conditional request: every sync reads it whole."""
+        return {}
 
     def batches(self, *, now: datetime) -> Iterator[Batch]:
         """One batch per API page; totals follow ``meta.total_count`` (which shrinks as keyset paging advances)."""
