@@ -43,14 +43,16 @@ class FeedIn(BaseModel):
                         "STIX 2 bundle) or misp (MISP event JSON)")
     column: str | None = Field(None, description="csv/jsonl: the column or key holding the indicator")
     itype: str | None = Field(None, description="Given to every row as itype, e.g. c2_ip")
-    confidence: int = Field(80, description="Given to every row as confidence (0-100)")
-    refresh_minutes: int = Field(60, description="Refresh period in minutes (minimum 15, default 60)")
+    confidence: int = Field(DEFAULT_CONFIDENCE, description="Given to every row as confidence (0-100)")
+    refresh_minutes: int = Field(DEFAULT_REFRESH_MINUTES, description="Refresh period in minutes (minimum 15, "
+                                 "default 60)")
     header_name: str | None = Field(None, description="A request header the feed needs, e.g. Auth-Key")
     header_value: str | None = Field(None, description="Its value (write-only: stored encrypted, never returned)")
 
 
 class ProviderPatch(BaseModel):
-    """Fields to change; omitted fields (and an omitted token or header value) keep their stored values.
+    """Fields to change; omitted fields (and an omitted token or header value) keep their stored values; an empty
+    text clears an optional feed field (``column``, ``itype``, ``header_name`` with ``header_value``).
     ThreatStream providers take the first five, feeds the rest (and ``refresh_minutes``)."""
 
     model_config = ConfigDict(extra="forbid")
