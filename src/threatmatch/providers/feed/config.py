@@ -23,7 +23,7 @@ from threatmatch.storage.secrets import Secret
 KIND = "feed"
 FORMATS = ("lines", "csv", "jsonl", "stix", "misp")
 DEFAULT_REFRESH_MINUTES = 60
-MIN_REFRESH_MINUTES = 15  # feeds such as abuse.ch ask for no more than one download every 5 minutes
+MIN_REFRESH_MINUTES = 15  # our floor: feed hosts rate-limit downloads, and most update hourly or daily
 DEFAULT_CONFIDENCE = 80
 MAX_FEED_BYTES = 512 * 1024 * 1024  # a download larger than this is refused (a wrong URL, not a feed)
 

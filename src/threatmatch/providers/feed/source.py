@@ -27,7 +27,7 @@ from threatmatch.errors import (
 )
 from threatmatch.providers.base import Batch, SnapshotUnchanged
 from threatmatch.providers.feed.config import MAX_FEED_BYTES, FeedConfig
-from threatmatch.providers.feed.parse import UNITS, Entry, decompress, parse_feed
+from threatmatch.providers.feed.parse import UNITS, Entry, Rejected, decompress, parse_feed
 from threatmatch.providers.feed.rows import build_row, classify, refang
 from threatmatch.providers.retry import Retryable, RetryPolicy, network_failure, retry_after, with_retries
 from threatmatch.providers.threatstream.row_worker import PageRowIds
@@ -177,14 +177,11 @@ class FeedSource:
         if body is None or (self.previous.get("sha256") == self.validators.get("sha256")):
             raise SnapshotUnchanged(f"feed {config.url} is unchanged since the last sync"
                                     f"{' (HTTP 304)' if body is None else ' (same content)'}")
-        try:
-            entries = list(parse_feed(body, config.format, config.column))
-        except ParseError as exc:
-            raise UpstreamError(f"feed {config.url}: {exc}") from None
-        total = len(entries)
+        items = self._entries(body)
+        # progress: a text feed has at most one entry per line; a STIX or MISP document's count is not known ahead
+        estimate = body.count(b"\n") + 1 if config.format in ("lines", "csv", "jsonl") else None
         unit = UNITS[config.format]
         fetched = 0
-        items = iter(entries)
         while chunk := list(islice(items, BATCH_ROWS)):
             ids = self._row_ids(len(chunk))
             rows: list[LoadRow] = []
@@ -201,7 +198,16 @@ class FeedSource:
                     rows.append((built["value"], built["id"], built["type"], built.get("itype"), built["status"],
                                  built["confidence"], None, dumps_row(built)))
             fetched += len(chunk)
-            yield Batch([], rejects, fetched, total, pack_rows(rows))
+            yield Batch([], rejects, fetched, max(estimate, fetched) if estimate is not None else None,
+                        pack_rows(rows))
+
+    def _entries(self, body: bytes) -> Iterator[Entry | Rejected]:
+        """The feed's entries one by one (never all in memory at once); a feed that cannot be read at all (a CSV
+        without the column, a document that is no STIX or MISP) is an ``UpstreamError``."""
+        try:
+            yield from parse_feed(body, self.config.format, self.config.column)
+        except ParseError as exc:
+            raise UpstreamError(f"feed {self.config.url}: {exc}") from None
 
     # -- one attempt ---------------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
