@@ -71,3 +71,10 @@ def test_create_test_save_sync_and_browse_a_feed(page: Page, world: tuple[LiveSe
     assert page.evaluate("window.__xss") is None
     page.goto("/enrichments")
     expect(page.locator("#providers")).to_contain_text("Feed")
+    page.click("text=Spamhaus DROP")
+    page.click("#edit-feed")
+    expect(page.locator("#name")).to_have_value("Spamhaus DROP")
+    page.fill("#confidence", "65")
+    page.click("#save")
+    expect(page.locator(".flash")).to_contain_text("Saved the settings of 'Spamhaus DROP'")
+    expect(page.locator("#settings")).to_contain_text("65")

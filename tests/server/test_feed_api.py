@@ -154,6 +154,44 @@ class TestConsole:
         assert "hxxp" not in data and "http://x.example/&lt;img" in data and "<img" not in data  # refanged, escaped
         assert "<script>alert(1)" not in data
 
+    def test_a_feed_is_edited_from_its_page_keeping_its_header_value(self, live: LiveServer,
+                                                                       server: FeedServer) -> None:
+        """Edit: the form comes filled in (name fixed, header value never shown); Save with the value left empty
+        keeps the stored one, the new itype and confidence reach the rows at the next sync; errors name the field."""
+        url = server.publish("/edit.txt", b"198.51.100.60\n")
+        server.require_header("/edit.txt", "Auth-Key", KEY)
+        assert live.client.post("/api/v1/providers/feeds", json=feed(
+            name="edit-me", url=url, format="lines", column=None, itype="c2_ip", header_name="Auth-Key",
+            header_value=KEY)).status_code == 201
+        console = live.console()
+        page = console.get("/enrichments/edit-me")
+        assert 'href="/enrichments/edit-me/edit"' in page.text
+        form = console.get("/enrichments/edit-me/edit")
+        assert form.status_code == 200 and 'value="edit-me" placeholder="spamhaus_drop" readonly' in form.text
+        assert f'value="{url}"' in form.text and KEY not in form.text and 'id="header_value"' in form.text
+        token = _csrf(form.text)
+        fields = {"csrf_token": token, "name": "ignored", "url": url, "format": "lines", "itype": "bot_ip",
+                  "confidence": "40", "refresh_minutes": "30", "header_name": "Auth-Key", "header_value": ""}
+        bad = console.post("/enrichments/edit-me/edit", data={**fields, "confidence": "400", "action": "save"})
+        assert bad.status_code == 422 and 'id="error-confidence"' in bad.text and KEY not in bad.text
+        tested = console.post("/enrichments/edit-me/edit", data={**fields, "action": "test"})
+        assert "1 ip" in tested.text  # the stored header value was used
+        saved = console.post("/enrichments/edit-me/edit", data={**fields, "action": "save"}, follow_redirects=True)
+        assert saved.status_code == 200 and "the next sync (Sync now, or the schedule) uses them" in saved.text
+        settings = live.client.get("/api/v1/providers/edit-me").json()
+        assert (settings["name"], settings["itype"], settings["confidence"], settings["refresh_minutes"]) == (
+            "edit-me", "bot_ip", 40, 30)
+        assert live.client.post("/api/v1/providers/edit-me/sync").json()["rows"] == 1  # header still sent
+        row = live.client.get("/api/v1/providers/edit-me/rows").json()["rows"][0]
+        assert (row["itype"], row["confidence"]) == ("bot_ip", 40)
+        assert console.get("/enrichments/no-such-feed/edit").status_code == 404
+        assert live.client.post("/api/v1/providers", json={
+            "name": "ts-not-feed", "subdomain": "api", "username": "analyst@example.com", "api_token": "t0k3n",
+            "query": 'status="active"'}).status_code == 201
+        other = console.get("/enrichments/ts-not-feed/edit")
+        assert other.status_code == 404 and "is not a feed" in other.text
+        assert 'id="edit-feed"' not in console.get("/enrichments/ts-not-feed").text
+
     def test_form_without_csrf_is_refused(self, live: LiveServer) -> None:
         console = live.console()
         answer = console.post("/enrichments/new/feed", data={"name": "x", "url": "https://example.com/f.txt",

@@ -1,8 +1,10 @@
-"""Create New → Feed: the feed provider form (Test feed, Save), one step: a feed has no query to review."""
+"""Create New → Feed and a feed's Edit: the feed provider form (Test feed, Save), one step: a feed has no query to
+review. Editing keeps the stored header value unless a new one is typed."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -20,6 +22,8 @@ from threatmatch.server import providers_view
 from threatmatch.server.auth import CSRF_FIELD, Session, check_csrf
 from threatmatch.server.console.render import redirect, render
 from threatmatch.server.deps import ServiceDep, SessionDep
+from threatmatch.server.errors import ApiError
+from threatmatch.server.service import Service
 
 router = APIRouter()
 
@@ -70,9 +74,25 @@ def build(form: dict[str, str], header_value: str) -> tuple[FeedConfig | None, d
 
 
 def _page(request: Request, session: Session, form: dict[str, str], *, errors: dict[str, str] | None = None,
-          test_result: dict[str, Any] | None = None, status: int = 200) -> Response:
+          test_result: dict[str, Any] | None = None, status: int = 200, editing: str | None = None,
+          header_kept: bool = False) -> Response:
+    action = "/enrichments/new/feed" if editing is None else f"/enrichments/{quote(editing, safe='')}/edit"
     return render(request, "feed_form.html", session, status=status, form=form, errors=errors or {},
-                  labels=FEED_LABELS, formats=FORMATS, min_refresh=MIN_REFRESH_MINUTES, test_result=test_result)
+                  labels=FEED_LABELS, formats=FORMATS, min_refresh=MIN_REFRESH_MINUTES, test_result=test_result,
+                  action=action, editing=editing, header_kept=header_kept)
+
+
+def _stored_form(config: FeedConfig) -> dict[str, str]:
+    return {"name": config.name, "url": config.url, "format": config.format, "column": config.column or "",
+            "itype": config.itype or "", "confidence": str(config.confidence),
+            "refresh_minutes": str(config.refresh_minutes), "header_name": config.header_name or ""}
+
+
+def _test(config: FeedConfig) -> dict[str, Any]:
+    try:
+        return providers_view.test_feed(config)
+    except ProviderError as exc:
+        return {"ok": False, "message": f"Download failed: {exc}"}
 
 
 @router.get("/enrichments/new/feed")
@@ -96,17 +116,45 @@ async def feed_submit(request: Request, session: SessionDep, service: ServiceDep
     if config is None or errors:
         return _page(request, session, form, errors=errors, status=422)
     if testing:
-        try:
-            result = providers_view.test_feed(config)
-        except ProviderError as exc:
-            result = {"ok": False, "message": f"Download failed: {exc}"}
-        return _page(request, session, form, test_result=result)
+        return _page(request, session, form, test_result=_test(config))
     try:
         service.repo().add(config)
     except ThreatmatchError as exc:
         return _page(request, session, form, errors={"name": str(exc)}, status=409)
     service.provider_added(config.name)
-    from urllib.parse import quote
-
     return redirect(request, f"/enrichments/{quote(config.name, safe='')}",
                     f"Saved feed provider {config.name!r}. Click Sync now to download its indicators.")
+
+
+def _stored_feed(service: Service, name: str) -> FeedConfig:
+    config = service.repo().get(name)  # NotFoundError: the 404 page
+    if not isinstance(config, FeedConfig):
+        raise ApiError(404, "not_found", f"provider {name!r} is not a feed; its settings change through the API "
+                       "(PATCH /api/v1/providers/{name}) or `threatmatch providers add-threatstream --replace`")
+    return config
+
+
+@router.get("/enrichments/{name}/edit")
+def feed_edit(request: Request, name: str, session: SessionDep, service: ServiceDep) -> Response:
+    config = _stored_feed(service, name)
+    return _page(request, session, _stored_form(config), editing=name, header_kept=bool(config.header_name))
+
+
+@router.post("/enrichments/{name}/edit")
+async def feed_edit_submit(request: Request, name: str, session: SessionDep, service: ServiceDep) -> Response:
+    """Test feed or Save changed settings (the name stays; an empty header value keeps the stored one)."""
+    data = await request.form()
+    check_csrf(session, str(data.get(CSRF_FIELD) or ""))
+    stored = _stored_feed(service, name)
+    form = {**{field: str(data.get(field) or "") for field in _FIELDS}, "name": name}
+    typed = str(data.get("header_value") or "").strip()
+    header_value = typed or (stored.header_value.reveal() if form["header_name"].strip() else "")
+    config, errors = build(form, header_value)
+    kept = bool(stored.header_name) and not typed
+    if config is None or errors:
+        return _page(request, session, form, errors=errors, status=422, editing=name, header_kept=kept)
+    if data.get("action") == "test":
+        return _page(request, session, form, test_result=_test(config), editing=name, header_kept=kept)
+    service.repo().add(config, replace=True)
+    return redirect(request, f"/enrichments/{quote(name, safe='')}",
+                    f"Saved the settings of {name!r}; the next sync (Sync now, or the schedule) uses them.")
