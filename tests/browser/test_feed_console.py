@@ -72,7 +72,7 @@ def test_create_test_save_sync_and_browse_a_feed(page: Page, world: tuple[LiveSe
     page.goto("/enrichments")
     expect(page.locator("#providers")).to_contain_text("Feed")
     page.click("text=Spamhaus DROP")
-    page.click("#edit-feed")
+    page.click("#edit-provider")
     expect(page.locator("#name")).to_have_value("Spamhaus DROP")
     page.fill("#confidence", "65")
     page.click("#save")

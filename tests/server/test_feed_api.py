@@ -185,12 +185,28 @@ class TestConsole:
         row = live.client.get("/api/v1/providers/edit-me/rows").json()["rows"][0]
         assert (row["itype"], row["confidence"]) == ("bot_ip", 40)
         assert console.get("/enrichments/no-such-feed/edit").status_code == 404
+
+    def test_a_threatstream_provider_is_edited_in_the_anomali_form(self, live: LiveServer) -> None:
+        """Edit on a ThreatStream provider: the Anomali form filled in (no token shown), Save without a token keeps
+        the stored one, a bad query is named on its field."""
         assert live.client.post("/api/v1/providers", json={
-            "name": "ts-not-feed", "subdomain": "api", "username": "analyst@example.com", "api_token": "t0k3n",
+            "name": "ts-edit", "subdomain": "api", "username": "analyst@example.com", "api_token": "t0k3n-v4lue",
             "query": 'status="active"'}).status_code == 201
-        other = console.get("/enrichments/ts-not-feed/edit")
-        assert other.status_code == 404 and "is not a feed" in other.text
-        assert 'id="edit-feed"' not in console.get("/enrichments/ts-not-feed").text
+        console = live.console()
+        assert 'href="/enrichments/ts-edit/edit"' in console.get("/enrichments/ts-edit").text
+        form = console.get("/enrichments/ts-edit/edit")
+        assert form.status_code == 200 and "Enrichment Settings · Anomali · ts-edit" in form.text
+        assert 'value="status=&#34;active&#34;"' in form.text and "t0k3n-v4lue" not in form.text
+        assert "A token is stored; leave this empty to keep it." in form.text and 'id="save"' in form.text
+        fields = {"csrf_token": _csrf(form.text), "subdomain": "api", "username": "soc@example.com",
+                  "query": 'status="active" and confidence>=60', "refresh_minutes": "120", "api_token": ""}
+        bad = console.post("/enrichments/ts-edit/edit", data={**fields, "query": "confidence>>1", "action": "save"})
+        assert bad.status_code == 422 and 'id="error-query"' in bad.text
+        saved = console.post("/enrichments/ts-edit/edit", data={**fields, "action": "save"}, follow_redirects=True)
+        assert saved.status_code == 200 and "Saved the settings of &#39;ts-edit&#39;" in saved.text
+        stored = live.service.repo().get("ts-edit")
+        assert (stored.username, stored.refresh_minutes) == ("soc@example.com", 120)  # type: ignore[union-attr]
+        assert stored.secret.reveal() == "t0k3n-v4lue"
 
     def test_form_without_csrf_is_refused(self, live: LiveServer) -> None:
         console = live.console()

@@ -1,5 +1,6 @@
-"""Create New → Feed and a feed's Edit: the feed provider form (Test feed, Save), one step: a feed has no query to
-review. Editing keeps the stored header value unless a new one is typed."""
+"""Create New → Feed and Edit on a provider's page: the feed provider form (Test feed, Save), one step: a feed has no
+query to review. Editing keeps the stored header value unless a new one is typed; Edit on a ThreatStream
+provider shows the Anomali form (``console.providers``)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,9 @@ from threatmatch.providers.feed.config import (
 )
 from threatmatch.server import providers_view
 from threatmatch.server.auth import CSRF_FIELD, Session, check_csrf
+from threatmatch.server.console.providers import anomali_edit_page, anomali_edit_submit
 from threatmatch.server.console.render import redirect, render
 from threatmatch.server.deps import ServiceDep, SessionDep
-from threatmatch.server.errors import ApiError
-from threatmatch.server.service import Service
 
 router = APIRouter()
 
@@ -126,26 +126,24 @@ async def feed_submit(request: Request, session: SessionDep, service: ServiceDep
                     f"Saved feed provider {config.name!r}. Click Sync now to download its indicators.")
 
 
-def _stored_feed(service: Service, name: str) -> FeedConfig:
+@router.get("/enrichments/{name}/edit")
+def provider_edit(request: Request, name: str, session: SessionDep, service: ServiceDep) -> Response:
+    """Edit from a provider's page: the feed form, or the Anomali form for a ThreatStream provider."""
     config = service.repo().get(name)  # NotFoundError: the 404 page
     if not isinstance(config, FeedConfig):
-        raise ApiError(404, "not_found", f"provider {name!r} is not a feed; its settings change through the API "
-                       "(PATCH /api/v1/providers/{name}) or `threatmatch providers add-threatstream --replace`")
-    return config
-
-
-@router.get("/enrichments/{name}/edit")
-def feed_edit(request: Request, name: str, session: SessionDep, service: ServiceDep) -> Response:
-    config = _stored_feed(service, name)
+        return anomali_edit_page(request, session, config)
     return _page(request, session, _stored_form(config), editing=name, header_kept=bool(config.header_name))
 
 
 @router.post("/enrichments/{name}/edit")
-async def feed_edit_submit(request: Request, name: str, session: SessionDep, service: ServiceDep) -> Response:
-    """Test feed or Save changed settings (the name stays; an empty header value keeps the stored one)."""
+async def provider_edit_submit(request: Request, name: str, session: SessionDep, service: ServiceDep) -> Response:
+    """Test or Save changed settings (the name stays; an empty header value or token keeps the stored one)."""
     data = await request.form()
     check_csrf(session, str(data.get(CSRF_FIELD) or ""))
-    stored = _stored_feed(service, name)
+    stored = service.repo().get(name)
+    if not isinstance(stored, FeedConfig):
+        return anomali_edit_submit(request, session, service, stored,
+                                   {key: value for key, value in data.items() if isinstance(value, str)})
     form = {**{field: str(data.get(field) or "") for field in _FIELDS}, "name": name}
     typed = str(data.get("header_value") or "").strip()
     header_value = typed or (stored.header_value.reveal() if form["header_name"].strip() else "")

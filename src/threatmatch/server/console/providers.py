@@ -1,4 +1,5 @@
-"""Create New → Anomali (form, Test connection, Setup, Save), the provider page, Sync now, delete."""
+"""Create New → Anomali (form, Test connection, Setup, Save), a ThreatStream provider's Edit, the provider page,
+Sync now, delete."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from threatmatch.errors import ProviderError, ThreatmatchError
+from threatmatch.providers.threatstream.config import ProviderConfig
 from threatmatch.server import providers_view
 from threatmatch.server.auth import CSRF_FIELD, Session, check_csrf
 from threatmatch.server.console.render import redirect, render
@@ -26,10 +28,44 @@ async def _form(request: Request, session: Session) -> dict[str, str]:
 
 def _form_page(request: Request, session: Session, form: ProviderForm, *, draft: str = "",
                errors: dict[str, str] | None = None, test_result: dict[str, Any] | None = None,
-               token_kept: bool = False, status: int = 200) -> Response:
+               token_kept: bool = False, status: int = 200, editing: str | None = None) -> Response:
+    action = "/enrichments/new/anomali" if editing is None else _provider_url(editing, "/edit")
     return render(request, "anomali_form.html", session, status=status, form=form, errors=errors or {},
                   labels=LABELS, placeholder=QUERY_PLACEHOLDER, draft=draft, test_result=test_result,
-                  token_kept=token_kept)
+                  token_kept=token_kept, action=action, editing=editing)
+
+
+def _test_connection(config: ProviderConfig) -> dict[str, Any]:
+    try:
+        return providers_view.test_connection(config)
+    except ProviderError as exc:
+        return {"ok": False, "message": f"Connection failed: {exc}"}
+
+
+def anomali_edit_page(request: Request, session: Session, config: ProviderConfig) -> Response:
+    """A ThreatStream provider's settings in its form (the token never shown: left empty, it is kept)."""
+    form = ProviderForm(name=config.name, subdomain=config.subdomain or config.base_url, username=config.username,
+                        query=config.query, refresh_minutes=str(config.refresh_minutes))
+    return _form_page(request, session, form, token_kept=True, editing=config.name)
+
+
+def anomali_edit_submit(request: Request, session: Session, service: Service, stored: ProviderConfig,
+                        data: dict[str, str]) -> Response:
+    """Test connection or Save changed settings (the name stays; an empty token keeps the stored one)."""
+    form = ProviderForm.from_mapping({**data, "name": stored.name})
+    typed = data.get("api_token", "").strip()
+    token = typed or stored.token.reveal()
+    errors = field_errors(form, token)
+    if errors:
+        return _form_page(request, session, form, errors=errors, token_kept=not typed, status=422,
+                          editing=stored.name)
+    config = build_config(form, token)
+    if data.get("action") == "test":
+        return _form_page(request, session, form, test_result=_test_connection(config), token_kept=not typed,
+                          editing=stored.name)
+    service.repo().add(config, replace=True)
+    return redirect(request, _provider_url(stored.name),
+                    f"Saved the settings of {stored.name!r}; the next sync (Sync now, or the schedule) uses them.")
 
 
 @router.get("/enrichments/new")
@@ -62,11 +98,8 @@ async def anomali_submit(request: Request, session: SessionDep, service: Service
         return _form_page(request, session, form, draft=draft, errors=errors, token_kept=bool(token), status=422)
     config = build_config(form, token)
     if data.get("action") == "test":
-        try:
-            result = providers_view.test_connection(config)
-        except ProviderError as exc:
-            result = {"ok": False, "message": f"Connection failed: {exc}"}
-        return _form_page(request, session, form, draft=draft, test_result=result, token_kept=bool(token))
+        return _form_page(request, session, form, draft=draft, test_result=_test_connection(config),
+                          token_kept=bool(token))
     return render(request, "anomali_review.html", session, config=config, labels=LABELS, draft=draft)
 
 
