@@ -16,7 +16,8 @@ import pytest
 
 @pytest.mark.slow
 def test_serve_demo_brings_up_enriched_events_and_alerts(tmp_path: Path, free_port: int) -> None:
-    """The demo bootstrap syncs the bundled emulator, ingests the sample logs and prints a working token."""
+    """The demo bootstrap syncs the bundled emulator and the demo feed, ingests the sample logs and prints a working
+    token."""
     env = {**os.environ, "THREATMATCH_HOME": str(tmp_path / "home")}
     proc = subprocess.Popen([sys.executable, "-m", "threatmatch", "serve", "--demo", "--port", str(free_port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
@@ -49,6 +50,13 @@ def test_serve_demo_brings_up_enriched_events_and_alerts(tmp_path: Path, free_po
             assert any(event.get("p_enrichment") for event in detail["sample_events"])
             events = client.get("/api/v1/events", headers=headers).json()["events"]
             assert any(event.get("p_enrichment") for event in events)
+            # the demo feed: its CIDR block enriches the sample event from 198.51.100.23, beside ThreatStream's row
+            providers = {p["name"]: p for p in client.get("/api/v1/providers", headers=headers).json()["providers"]}
+            assert providers["Demo blocklist"]["kind"] == "feed" and providers["Demo blocklist"]["status"]["rows"] == 4
+            found = client.get("/api/v1/events", headers=headers, params={"indicator": "198.51.100.23"}).json()
+            enrichment = found["events"][0]["p_enrichment"]
+            assert enrichment["Demo blocklist"]["p_any_ip_addresses"][0]["value"] == "198.51.100.0/24"
+            assert "Anomali ThreatStream" in enrichment
     finally:
         proc.terminate()
         try:

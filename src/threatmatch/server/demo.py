@@ -1,28 +1,34 @@
 """``threatmatch serve --demo``: a newcomer sees enriched events and alerts within a minute.
 
 Starts the bundled ThreatStream emulator (generated feed + a few demo indicators that appear in the bundled
-sample logs) on a free loopback port, creates a demo provider when no provider is configured, syncs it,
-ingests the bundled sample logs, and creates a console token, printed once.
+sample logs) and a small feed host serving the bundled demo blocklist, both on free loopback ports; creates the
+two demo providers (ThreatStream and a feed) when no other provider is configured, syncs them, ingests the
+bundled sample logs, and creates a console token, printed once.
 """
 
 from __future__ import annotations
 
 import secrets
 import sys
+import threading
 import time
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from threatmatch.emulator.app import Emulator, EmulatorConfig
 from threatmatch.emulator.dataset import Dataset
 from threatmatch.emulator.mutations import add as add_indicator
 from threatmatch.emulator.server import EmulatorServer
+from threatmatch.providers.feed.config import make_feed_config
 from threatmatch.providers.threatstream.config import make_config
 from threatmatch.server.service import Service
 from threatmatch.server.tokens import TokenStore
 
 SAMPLES = Path(__file__).parent / "demo_logs"
+BLOCKLIST = Path(__file__).parent / "demo_feeds" / "blocklist.txt"
 PROVIDER = "Anomali ThreatStream"
+FEED = "Demo blocklist"
 DEMO_USER = "demo@threatmatch.example"
 FEED_SIZE = 5000
 FEED_SEED = 42
@@ -60,6 +66,26 @@ def start_demo_emulator(*, indicators: int = FEED_SIZE, seed: int = FEED_SEED) -
     return server, api_key
 
 
+class _FeedHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
+        body = BLOCKLIST.read_bytes() if self.path == "/blocklist.txt" else b""
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def start_demo_feed_host() -> tuple[ThreadingHTTPServer, str]:
+    """A feed host on a free loopback port serving the bundled demo blocklist; returns it and the feed's URL."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _FeedHandler)
+    threading.Thread(target=httpd.serve_forever, name="threatmatch-demo-feed", daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/blocklist.txt"
+
+
 @dataclass
 class DemoBootstrap:
     """Everything ``serve --demo`` does after the server has started."""
@@ -71,13 +97,18 @@ class DemoBootstrap:
         started = time.perf_counter()
         server, api_key = start_demo_emulator()
         self.service.on_stop(server.stop)
+        feed_host, feed_url = start_demo_feed_host()
+        self.service.on_stop(feed_host.shutdown)
         repo = self.service.repo()
-        if not [name for name in repo.names() if name != PROVIDER]:  # no real provider: (re)point the demo one
+        if not [name for name in repo.names() if name not in (PROVIDER, FEED)]:  # no real provider: (re)point ours
             repo.add(make_config(name=PROVIDER, username=DEMO_USER, token=api_key, query='status="active"',
                                  base_url=server.base_url), replace=True)
-            self.service.provider_added(PROVIDER)
-            self.service.sync(PROVIDER, wait=True)
-            say(f"demo: provider {PROVIDER!r} synced from the bundled emulator at {server.base_url}")
+            repo.add(make_feed_config(name=FEED, url=feed_url, itype="bot_ip", confidence=60), replace=True)
+            for name, where in ((PROVIDER, f"the bundled emulator at {server.base_url}"),
+                                (FEED, f"the bundled feed host at {feed_url}")):
+                self.service.provider_added(name)
+                self.service.sync(name, wait=True)
+                say(f"demo: provider {name!r} synced from {where}")
         marker = self.service.home.root / "demo-samples-ingested"
         if not marker.exists():
             for log_type, path in sample_files():
