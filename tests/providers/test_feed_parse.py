@@ -425,3 +425,11 @@ class TestRealFeeds:
         assert sum(kind is not None and kind[0] == "ipv6" for kind in kinds) == 619
         expanded = next(entry.value for entry in found if entry.value.startswith("2001:0470:0001:0908"))
         assert classify(expanded) == ("ipv6", "2001:470:1:908::9001", {})
+
+
+def test_a_record_swallowing_lines_names_them() -> None:
+    """An unbalanced quote makes one record of the lines after it: its reject says which lines it took, so the
+    count of one rejected record does not hide them."""
+    [item] = parse_csv(b'ip,note\n"1.1.1.1,x\n2.2.2.2,y\n3.3.3.3,z\n', "ip")
+    assert isinstance(item, Rejected) and item.line == 2
+    assert item.reason == "1 fields where the header has 2 (read over lines 2-4: an unbalanced quote?)"

@@ -139,7 +139,9 @@ def parse_csv(body: bytes, column: str) -> Iterator[Entry | Rejected]:
             if not fields or not "".join(fields).strip() or fields[0].lstrip().startswith("#"):
                 continue
             if len(fields) != len(header):
-                yield Rejected(number, f"{len(fields)} fields where the header has {len(header)}")
+                last = at + ended  # a record read over several lines took them all with it: say which
+                over = f" (read over lines {number}-{last}: an unbalanced quote?)" if last > number else ""
+                yield Rejected(number, f"{len(fields)} fields where the header has {len(header)}{over}")
                 continue
             value = fields[index].strip()
             if not value:
