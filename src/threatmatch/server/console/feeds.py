@@ -21,7 +21,7 @@ from threatmatch.providers.feed.config import (
 )
 from threatmatch.server import providers_view
 from threatmatch.server.auth import CSRF_FIELD, Session, check_csrf
-from threatmatch.server.console.providers import anomali_edit_page, anomali_edit_submit
+from threatmatch.server.console.providers import anomali_edit_page, anomali_edit_submit, settings_saved
 from threatmatch.server.console.render import redirect, render
 from threatmatch.server.deps import ServiceDep, SessionDep
 
@@ -154,5 +154,4 @@ async def provider_edit_submit(request: Request, name: str, session: SessionDep,
     if data.get("action") == "test":
         return _page(request, session, form, test_result=_test(config), editing=name, header_kept=kept)
     service.repo().add(config, replace=True)
-    return redirect(request, f"/enrichments/{quote(name, safe='')}",
-                    f"Saved the settings of {name!r}; the next sync (Sync now, or the schedule) uses them.")
+    return redirect(request, f"/enrichments/{quote(name, safe='')}", settings_saved(name))

@@ -35,6 +35,11 @@ def _form_page(request: Request, session: Session, form: ProviderForm, *, draft:
                   token_kept=token_kept, action=action, editing=editing)
 
 
+def settings_saved(name: str) -> str:
+    """What the provider page says after an Edit was saved (either kind)."""
+    return f"Saved the settings of {name!r}; the next sync (Sync now, or the schedule) uses them."
+
+
 def _test_connection(config: ProviderConfig) -> dict[str, Any]:
     try:
         return providers_view.test_connection(config)
@@ -64,8 +69,7 @@ def anomali_edit_submit(request: Request, session: Session, service: Service, st
         return _form_page(request, session, form, test_result=_test_connection(config), token_kept=not typed,
                           editing=stored.name)
     service.repo().add(config, replace=True)
-    return redirect(request, _provider_url(stored.name),
-                    f"Saved the settings of {stored.name!r}; the next sync (Sync now, or the schedule) uses them.")
+    return redirect(request, _provider_url(stored.name), settings_saved(stored.name))
 
 
 @router.get("/enrichments/new")
